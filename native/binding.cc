@@ -1,0 +1,334 @@
+// The JavaScript face of the native core. Thin on purpose: it converts
+// arguments and results and turns native errors into JavaScript ones with a
+// stable `code`. Validation with friendly messages lives in src/*.ts; the
+// checks here are a backstop so that bad input can never crash the process.
+#include <napi.h>
+
+#if defined(__linux__)
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cache.h"
+#include "lock.h"
+
+namespace {
+
+using tlsshm::Cache;
+
+Napi::Value Throw(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  error.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowType(Napi::Env env, const char* message) {
+  Napi::TypeError error = Napi::TypeError::New(env, message);
+  error.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+  error.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Bytes of a Buffer / Uint8Array argument, or false.
+bool BytesOf(const Napi::Value& v, const uint8_t** data, size_t* length) {
+  if (!v.IsTypedArray()) return false;
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array) return false;
+  Napi::Uint8Array bytes = v.As<Napi::Uint8Array>();
+  *data = bytes.Data();
+  *length = bytes.ByteLength();
+  return true;
+}
+
+bool Uint32Of(const Napi::Value& v, uint32_t* out) {
+  if (!v.IsNumber()) return false;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d))) return false;
+  *out = static_cast<uint32_t>(d);
+  return true;
+}
+
+class NativeCache;
+
+// Per-environment state: every cache still open, closed when the environment
+// (the process, or a worker thread) is torn down, so a mapping never outlives it.
+struct AddonData {
+  Napi::FunctionReference constructor;
+  std::set<NativeCache*> open;
+  ~AddonData();
+};
+
+class NativeCache : public Napi::ObjectWrap<NativeCache> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeCache",
+                       {
+                           InstanceMethod<&NativeCache::Get>("get"),
+                           InstanceMethod<&NativeCache::Set>("set"),
+                           InstanceMethod<&NativeCache::Delete>("delete"),
+                           InstanceMethod<&NativeCache::Sweep>("sweep"),
+                           InstanceMethod<&NativeCache::Stats>("stats"),
+                           InstanceMethod<&NativeCache::Count>("count"),
+                           InstanceMethod<&NativeCache::SetTicketKey>("setTicketKey"),
+                           InstanceMethod<&NativeCache::TicketKey>("ticketKey"),
+                           InstanceMethod<&NativeCache::TicketGeneration>("ticketGeneration"),
+                           InstanceMethod<&NativeCache::AcquireLease>("acquireLease"),
+                           InstanceMethod<&NativeCache::ReleaseLease>("releaseLease"),
+                           InstanceMethod<&NativeCache::Unlink>("unlink"),
+                           InstanceMethod<&NativeCache::Close>("close"),
+                       });
+  }
+
+  // Constructed only from Create/Open below, with an External<Cache>.
+  explicit NativeCache(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeCache>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal()) {
+      ThrowType(info.Env(), "NativeCache cannot be constructed directly");
+      return;
+    }
+    cache_.reset(info[0].As<Napi::External<Cache>>().Data());
+    scratch_.resize(cache_->table().blocksize());
+    data_ = info.Env().GetInstanceData<AddonData>();
+    data_->open.insert(this);
+  }
+
+  ~NativeCache() override { Shutdown(); }
+
+  void Shutdown() {
+    if (cache_) cache_->Close();
+    cache_.reset();
+    if (data_ != nullptr) data_->open.erase(this);
+    data_ = nullptr;
+  }
+
+  static Napi::Object Wrap(Napi::Env env, std::unique_ptr<Cache> cache) {
+    Napi::External<Cache> external = Napi::External<Cache>::New(env, cache.release());
+    return env.GetInstanceData<AddonData>()->constructor.New({external});
+  }
+
+ private:
+  bool Usable(Napi::Env env) {
+    if (cache_ && !cache_->closed()) return true;
+    Throw(env, "ERR_TLS_SHM_CLOSED", "the cache is closed");
+    return false;
+  }
+
+  Napi::Value Get(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    const uint8_t* key;
+    size_t key_length;
+    if (!BytesOf(info[0], &key, &key_length)) return ThrowType(env, "key must be a Buffer");
+    uint32_t length = 0;
+    if (cache_->table().Get(key, key_length, scratch_.data(), &length, tlsshm::NowMs()) !=
+        tlsshm::GetResult::kHit) {
+      return env.Undefined();
+    }
+    // A copy, never a view into the mapping: the mapping can be unmapped, and
+    // external buffers over addon memory are refused by some runtimes.
+    return Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), length);
+  }
+
+  // set(key, value, ttlMs) -> 0 inserted, 1 replaced, 2 too large, 3 lock failed
+  Napi::Value Set(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    const uint8_t *key, *value;
+    size_t key_length, value_length;
+    if (!BytesOf(info[0], &key, &key_length)) return ThrowType(env, "key must be a Buffer");
+    if (!BytesOf(info[1], &value, &value_length)) return ThrowType(env, "value must be a Buffer");
+    uint32_t ttl_ms;
+    if (!Uint32Of(info[2], &ttl_ms) || ttl_ms == 0) {
+      return ThrowType(env, "ttlMs must be a positive 32-bit integer");
+    }
+    const uint64_t now = tlsshm::NowMs();
+    tlsshm::SetResult r = cache_->table().Set(key, key_length, value, value_length, now + ttl_ms, now);
+    return Napi::Number::New(env, static_cast<int>(r));
+  }
+
+  Napi::Value Delete(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    const uint8_t* key;
+    size_t key_length;
+    if (!BytesOf(info[0], &key, &key_length)) return ThrowType(env, "key must be a Buffer");
+    return Napi::Boolean::New(env, cache_->table().Delete(key, key_length));
+  }
+
+  Napi::Value Sweep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    return Napi::Number::New(env, cache_->table().Sweep(tlsshm::NowMs()));
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    tlsshm::Totals totals = cache_->Sum();
+    const tlsshm::Header& h = cache_->header();
+    Napi::Float64Array counters = Napi::Float64Array::New(env, tlsshm::kCounters);
+    for (uint32_t i = 0; i < tlsshm::kCounters; ++i) counters[i] = double(totals.counters[i]);
+    uint64_t ticket_set_at = 0;
+    uint8_t discard[tlsshm::kTicketKeyBytes];
+    uint64_t generation = cache_->TicketKey(discard, &ticket_set_at);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("counters", counters);
+    out.Set("attached", double(totals.attached));
+    out.Set("used", double(totals.used));
+    out.Set("items", double(h.items));
+    out.Set("blocksize", double(h.blocksize));
+    out.Set("maxKeyLength", double(h.max_key_length));
+    out.Set("timeout", double(h.default_ttl_s));
+    out.Set("totalBytes", double(h.total_bytes));
+    out.Set("createdAtMs", double(h.created_at_ms));
+    out.Set("ticketGeneration", double(generation));
+    out.Set("ticketSetAtMs", double(ticket_set_at));
+    out.Set("leasePid", double(cache_->LeaseHolder()));
+    out.Set("handle", cache_->segment().handle());
+    return out;
+  }
+
+  Napi::Value Count(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint32_t index, n;
+    if (!Uint32Of(info[0], &index) || index >= tlsshm::kCounters || !Uint32Of(info[1], &n)) {
+      return ThrowType(env, "count(index, n) takes a counter index and a count");
+    }
+    cache_->Count(index, n);
+    return env.Undefined();
+  }
+
+  Napi::Value SetTicketKey(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    const uint8_t* key;
+    size_t length;
+    if (!BytesOf(info[0], &key, &length) || length != tlsshm::kTicketKeyBytes) {
+      return ThrowType(env, "ticket key must be a 48-byte Buffer");
+    }
+    return Napi::Boolean::New(env, cache_->SetTicketKey(key, tlsshm::NowMs()));
+  }
+
+  // ticketKey() -> { generation, key } or undefined while there is none
+  Napi::Value TicketKey(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint8_t key[tlsshm::kTicketKeyBytes];
+    uint64_t set_at = 0;
+    uint64_t generation = cache_->TicketKey(key, &set_at);
+    if (generation == 0) return env.Undefined();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("generation", double(generation));
+    out.Set("setAtMs", double(set_at));
+    out.Set("key", Napi::Buffer<uint8_t>::Copy(env, key, sizeof key));
+    return out;
+  }
+
+  Napi::Value TicketGeneration(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    return Napi::Number::New(env, double(cache_->TicketGeneration()));
+  }
+
+  Napi::Value AcquireLease(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint32_t stale_ms;
+    if (!Uint32Of(info[0], &stale_ms)) return ThrowType(env, "staleMs must be a 32-bit integer");
+    return Napi::Boolean::New(env, cache_->AcquireLease(tlsshm::NowMs(), stale_ms));
+  }
+
+  Napi::Value ReleaseLease(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    cache_->ReleaseLease();
+    return env.Undefined();
+  }
+
+  Napi::Value Unlink(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    const_cast<tlsshm::Segment&>(cache_->segment()).Unlink();
+    return env.Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<Cache> cache_;
+  std::vector<uint8_t> scratch_;
+  AddonData* data_ = nullptr;
+};
+
+AddonData::~AddonData() {
+  // Copy: Shutdown erases from the set.
+  std::set<NativeCache*> still_open = open;
+  for (NativeCache* c : still_open) c->Shutdown();
+}
+
+bool GeometryOf(const Napi::CallbackInfo& info, tlsshm::Geometry* g) {
+  return Uint32Of(info[0], &g->items) && Uint32Of(info[1], &g->blocksize) &&
+         Uint32Of(info[2], &g->max_key_length) && Uint32Of(info[3], &g->default_ttl_s);
+}
+
+// create(items, blocksize, maxKeyLength, timeoutS, path?) -> { cache, created }
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  tlsshm::Geometry g;
+  if (!GeometryOf(info, &g)) return ThrowType(env, "create(items, blocksize, maxKeyLength, timeout, path?)");
+  tlsshm::Error error;
+  bool created = true;
+  std::unique_ptr<Cache> cache;
+  if (info[4].IsString()) {
+    cache = Cache::CreateOrOpenFile(info[4].As<Napi::String>().Utf8Value(), g, &created, &error);
+  } else {
+    cache = Cache::CreateShm(g, &error);
+  }
+  if (!cache) return Throw(env, error.code, error.message);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("cache", NativeCache::Wrap(env, std::move(cache)));
+  out.Set("created", created);
+  return out;
+}
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) return ThrowType(env, "open(handle) takes a string");
+  tlsshm::Error error;
+  std::unique_ptr<Cache> cache = Cache::Open(info[0].As<Napi::String>().Utf8Value(), &error);
+  if (!cache) return Throw(env, error.code, error.message);
+  return NativeCache::Wrap(env, std::move(cache));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  AddonData* data = new AddonData();
+  env.SetInstanceData(data);
+  Napi::Function ctor = NativeCache::Define(env);
+  data->constructor = Napi::Persistent(ctor);
+  exports.Set("create", Napi::Function::New(env, Create));
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("layoutVersion", Napi::Number::New(env, tlsshm::kLayoutVersion));
+  exports.Set("counterSlots", Napi::Number::New(env, tlsshm::kCounters));
+  return exports;
+}
+
+}  // namespace
+
+#else  // not Linux
+
+namespace {
+// Robust process-shared mutexes and open-file-description locks are what make
+// the cache safe against killed processes; without them there is no cache.
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("unsupported", Napi::String::New(env, "tls-shm-cache needs Linux"));
+  return exports;
+}
+}  // namespace
+
+#endif
+
+NODE_API_MODULE(tls_shm_cache, Init)

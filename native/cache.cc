@@ -1,0 +1,163 @@
+#include "cache.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "atomics.h"
+#include "lock.h"
+
+namespace tlsshm {
+
+Cache::Cache(Segment* segment) : segment_(segment) {
+  table_.reset(new Table(*segment_));
+  ClaimStripe();
+}
+
+Cache::~Cache() { Close(); }
+
+std::unique_ptr<Cache> Cache::CreateShm(const Geometry& g, Error* error) {
+  Segment* s = Segment::CreateShm(g, error);
+  return std::unique_ptr<Cache>(s ? new Cache(s) : nullptr);
+}
+
+std::unique_ptr<Cache> Cache::CreateOrOpenFile(const std::string& path, const Geometry& g,
+                                               bool* created, Error* error) {
+  Segment* s = Segment::CreateOrOpenFile(path, g, created, error);
+  return std::unique_ptr<Cache>(s ? new Cache(s) : nullptr);
+}
+
+std::unique_ptr<Cache> Cache::Open(const std::string& handle, Error* error) {
+  Segment* s = Segment::Open(handle, error);
+  return std::unique_ptr<Cache>(s ? new Cache(s) : nullptr);
+}
+
+void Cache::Close() {
+  if (closed()) return;
+  if (LeaseHolder() == uint32_t(getpid())) ReleaseLease();
+  ReleaseStripe();
+  table_.reset();
+  segment_->Close();
+  segment_.reset();
+}
+
+void Cache::ClaimStripe() {
+  // Claimed under the write lock so that two processes never take one stripe
+  // and a dead owner's counters are folded into stripe 0 exactly once.
+  if (!table_->Lock()) return;  // stay on the shared stripe 0
+  Stripe* st = segment_->stripes();
+  const uint32_t me = uint32_t(getpid());
+  for (uint32_t i = 1; i < kStripes; ++i) {
+    uint32_t owner = st[i].pid;
+    if (owner != 0 && ProcessAlive(pid_t(owner))) continue;
+    if (owner != 0) {
+      for (uint32_t c = 0; c < kCounters; ++c) {
+        tlsshm::AddRelaxed(st[0].counters[c], LoadRelaxed(st[i].counters[c]));
+        StoreRelaxed(st[i].counters[c], uint64_t{0});
+      }
+    }
+    StoreRelaxed(st[i].attached_at_ms, NowMs());
+    StoreRelaxed(st[i].pid, me);
+    stripe_ = i;
+    break;
+  }
+  table_->Unlock();
+  table_.reset(new Table(*segment_, st[stripe_].counters));
+}
+
+void Cache::ReleaseStripe() {
+  if (stripe_ == 0) return;
+  if (!table_->Lock()) return;  // leave it; the next claimer folds it
+  Stripe* st = segment_->stripes();
+  for (uint32_t c = 0; c < kCounters; ++c) {
+    tlsshm::AddRelaxed(st[0].counters[c], LoadRelaxed(st[stripe_].counters[c]));
+    StoreRelaxed(st[stripe_].counters[c], uint64_t{0});
+  }
+  StoreRelaxed(st[stripe_].pid, 0u);
+  table_->Unlock();
+  stripe_ = 0;
+}
+
+void Cache::AddRelaxed(uint32_t counter, uint64_t n) {
+  if (counter >= kCounters) return;
+  tlsshm::AddRelaxed(segment_->stripes()[stripe_].counters[counter], n);
+}
+
+Totals Cache::Sum() const {
+  Totals t;
+  std::memset(&t, 0, sizeof t);
+  const Stripe* st = segment_->stripes();
+  for (uint32_t i = 0; i < kStripes; ++i) {
+    const uint32_t owner = LoadRelaxed(st[i].pid);
+    if (i != 0 && owner == 0) continue;
+    if (i != 0 && ProcessAlive(pid_t(owner))) ++t.attached;
+    for (uint32_t c = 0; c < kCounters; ++c) t.counters[c] += LoadRelaxed(st[i].counters[c]);
+  }
+  t.used = table_->used();
+  return t;
+}
+
+bool Cache::SetTicketKey(const uint8_t key[kTicketKeyBytes], uint64_t now_ms) {
+  if (!table_->Lock()) return false;
+  Header* h = segment_->header();
+  const uint32_t seq = h->ticket_seq;
+  StoreRelaxed(h->ticket_seq, seq + 1);
+  FenceRelease();
+  CopyIn(h->ticket_key, key, kTicketKeyBytes);
+  StoreRelaxed(h->ticket_set_at_ms, now_ms);
+  StoreRelaxed(h->ticket_generation, h->ticket_generation + 1);
+  StoreRelease(h->ticket_seq, seq + 2);
+  table_->Unlock();
+  return true;
+}
+
+uint64_t Cache::TicketKey(uint8_t out[kTicketKeyBytes], uint64_t* set_at_ms) const {
+  const Header* h = segment_->header();
+  for (uint32_t attempt = 0; attempt < kReadAttempts; ++attempt) {
+    const uint32_t seq = LoadAcquire(h->ticket_seq);
+    if ((seq & 1) == 0) {
+      CopyOut(out, h->ticket_key, kTicketKeyBytes);
+      const uint64_t generation = LoadRelaxed(h->ticket_generation);
+      const uint64_t at = LoadRelaxed(h->ticket_set_at_ms);
+      FenceAcquire();
+      if (LoadRelaxed(h->ticket_seq) == seq) {
+        if (set_at_ms != nullptr) *set_at_ms = at;
+        return generation;
+      }
+    }
+    CpuRelax();
+  }
+  // A writer is mid-update (or died there, until the next locker recovers):
+  // callers treat 0 as "no new key" and keep the one they have.
+  return 0;
+}
+
+uint64_t Cache::TicketGeneration() const {
+  return LoadAcquire(segment_->header()->ticket_generation);
+}
+
+bool Cache::AcquireLease(uint64_t now_ms, uint64_t stale_ms) {
+  if (!table_->Lock()) return false;
+  Header* h = segment_->header();
+  const uint32_t me = uint32_t(getpid());
+  const uint32_t holder = h->lease_pid;
+  const bool take = holder == 0 || holder == me || !ProcessAlive(pid_t(holder)) ||
+                    now_ms - h->lease_renewed_ms > stale_ms;
+  if (take) {
+    StoreRelaxed(h->lease_pid, me);
+    StoreRelaxed(h->lease_renewed_ms, now_ms);
+  }
+  table_->Unlock();
+  return take;
+}
+
+void Cache::ReleaseLease() {
+  if (!table_->Lock()) return;
+  Header* h = segment_->header();
+  if (h->lease_pid == uint32_t(getpid())) StoreRelaxed(h->lease_pid, 0u);
+  table_->Unlock();
+}
+
+uint32_t Cache::LeaseHolder() const { return LoadRelaxed(segment_->header()->lease_pid); }
+
+}  // namespace tlsshm

@@ -1,0 +1,140 @@
+// The bytes of one cache segment, as every process that maps it sees them.
+//
+// A segment is one mapping:
+//
+//   Header            geometry (fixed at creation), the write lock, the free
+//                     list, the ticket key and the maintenance lease
+//   Stripe[kStripes]  per-process counters; stripe 0 collects the counters of
+//                     processes that detached or died
+//   uint32 buckets[]  hash index: slot number + 1 of each chain head, 0 = empty
+//   SlotMeta[items]   per-slot metadata followed by the key bytes
+//   blocks[items]     one value block of `blocksize` bytes per slot
+//
+// Links are slot numbers + 1, never pointers, because every process maps the
+// segment at its own address; 0 means "none".
+//
+// Who holds what:
+// - Writers (set, delete, sweep, eviction, ticket key, lease, stripe claims)
+//   hold Header::write_lock, a robust process-shared mutex. A writer killed
+//   while holding it is detected by the next locker (EOWNERDEAD), which
+//   rebuilds the index from the slots (see Table::Recover).
+// - Readers take no lock. Each slot has a sequence number (seqlock): a writer
+//   makes it odd before it touches the slot's key, value or expiry and even
+//   again after, so a reader that sees the same even number before and after
+//   its copy has a value that belongs to that key. A chain that changes under a
+//   reader can only make it miss, never return a foreign value.
+// - Counters are striped per process so that processes never write the same
+//   cache line on the hot path.
+//
+// Every field that another process may read concurrently is accessed through
+// the atomic helpers in atomics.h, never as a plain load or store.
+#pragma once
+
+#include <pthread.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tlsshm {
+
+constexpr char kMagic[8] = {'T', 'L', 'S', 'S', 'H', 'M', 'C', '\0'};
+// Bump whenever any struct below or the meaning of a field changes.
+constexpr uint32_t kLayoutVersion = 1;
+
+constexpr uint32_t kStripes = 128;     // process slots for counters
+constexpr uint32_t kCounters = 48;     // u64 counters per stripe
+constexpr uint32_t kTicketKeyBytes = 48;  // Node's ticket key: name, HMAC, AES
+constexpr uint32_t kCacheLine = 64;
+
+// Bounds enforced natively as a backstop to the TypeScript validation.
+constexpr uint32_t kMaxItems = 1u << 24;
+constexpr uint32_t kMinBlocksize = 16;
+constexpr uint32_t kMaxBlocksize = 1u << 20;
+constexpr uint32_t kMaxKeyLength = 1024;
+constexpr uint64_t kMaxSegmentBytes = 16ull << 30;
+
+// Counters that the native core increments itself. Indexes 16..kCounters-1 are
+// free for the JavaScript side (handshake counters), which names them.
+enum Counter : uint32_t {
+  kHits = 0,         // get() found a live item
+  kMisses = 1,       // get() found nothing live (expired reads count here too)
+  kSets = 2,         // set() stored a value (new or replaced)
+  kReplaced = 3,     // set() overwrote an existing key
+  kDeletes = 4,      // delete() removed an item
+  kEvictions = 5,    // a live item was dropped to make room
+  kExpired = 6,      // expired items found on read, swept, or evicted
+  kTooLarge = 7,     // set() refused: key or value longer than allowed
+  kErrors = 8,       // lock timeouts, unrecoverable locks
+  kSweepRuns = 9,    // sweep() calls
+  kSweepNanos = 10,  // total time spent in sweep()
+  kRecoveries = 11,  // index rebuilds after a writer died holding the lock
+  kNativeCounters = 16,
+};
+
+struct Stripe {
+  uint32_t pid;            // owning process, 0 = free; stripe 0 is never owned
+  uint32_t reserved;
+  uint64_t attached_at_ms; // when the owner claimed it (wall clock)
+  uint64_t counters[kCounters];
+  uint8_t pad[kCacheLine - ((16 + 8 * kCounters) % kCacheLine)];
+};
+static_assert(sizeof(Stripe) % kCacheLine == 0, "stripes must not share cache lines");
+
+struct alignas(kCacheLine) Header {
+  // --- fixed at creation, validated by every opener
+  char magic[8];             // kMagic
+  uint32_t layout_version;   // kLayoutVersion
+  uint32_t header_bytes;     // sizeof(Header): catches ABI/architecture mismatch
+  uint64_t total_bytes;      // size of the whole mapping
+  uint32_t items;            // number of slots
+  uint32_t blocksize;        // maximum value length in bytes
+  uint32_t max_key_length;   // maximum key length in bytes
+  uint32_t default_ttl_s;    // expiry used when set() is given none
+  uint32_t bucket_count;     // power of two >= items
+  uint32_t meta_stride;      // bytes per SlotMeta including its key area
+  uint32_t block_stride;     // bytes per value block (blocksize rounded up to 8)
+  uint32_t creator_pid;      // process that created the segment
+  uint64_t stripes_offset;   // byte offsets of the areas, from the segment start
+  uint64_t buckets_offset;
+  uint64_t meta_offset;
+  uint64_t blocks_offset;
+  uint64_t created_at_ms;    // wall clock at creation
+  uint64_t hash_key[2];      // SipHash key, random per segment
+
+  // --- mutable; only changed while holding write_lock
+  alignas(kCacheLine) pthread_mutex_t write_lock;
+  uint32_t free_head;        // first free slot + 1, 0 = none free
+  uint32_t used;             // slots holding an item (live or not yet swept)
+  uint32_t evict_hand;       // where the next eviction sample starts
+  uint32_t init_done;        // 1 once the creator finished initialising
+
+  // --- session ticket key, written under write_lock, read through ticket_seq
+  alignas(kCacheLine) uint32_t ticket_seq;  // seqlock over the fields below
+  uint32_t reserved1;
+  uint64_t ticket_generation;     // 0 = no key yet; +1 per rotation
+  uint64_t ticket_set_at_ms;      // wall clock of the last rotation
+  uint8_t ticket_key[kTicketKeyBytes];
+
+  // --- maintenance lease: which process sweeps and rotates when there is no
+  // cooperating primary. Written under write_lock.
+  alignas(kCacheLine) uint32_t lease_pid;  // holder, 0 = none
+  uint32_t reserved2;
+  uint64_t lease_renewed_ms;               // wall clock of the last renewal
+};
+
+struct SlotMeta {
+  uint32_t seq;            // seqlock: odd while key/value/expiry change
+  uint32_t next;           // next slot + 1 in the bucket chain or free list
+  uint64_t hash;           // keyed hash of the key
+  uint64_t expires_at_ms;  // wall clock expiry; 0 while the slot is free
+  uint32_t value_length;   // bytes used in the slot's block
+  uint16_t key_length;     // bytes used in key[]
+  uint16_t state;          // kSlotFree or kSlotUsed
+  // uint8_t key[max_key_length] follows, padded to a multiple of 8
+};
+static_assert(sizeof(SlotMeta) == 32, "key area starts 8-aligned");
+
+constexpr uint16_t kSlotFree = 0;
+constexpr uint16_t kSlotUsed = 1;
+
+}  // namespace tlsshm

@@ -1,0 +1,431 @@
+#include "segment.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "atomics.h"
+#include "lock.h"
+#include "slots.h"
+
+namespace tlsshm {
+namespace {
+
+constexpr char kShmPrefix[] = "tls-shm-cache.";
+constexpr off_t kGateByte = 0;    // held exclusively while a process attaches
+constexpr off_t kAttachByte = 1;  // held shared by every attached process
+
+uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+Error SystemError(const char* what, const std::string& name, int err) {
+  Error e;
+  e.code = err == ENOENT ? "ERR_TLS_SHM_NOT_FOUND" : "ERR_TLS_SHM_SYSTEM";
+  e.message = std::string(what) + " " + name + ": " + std::strerror(err);
+  return e;
+}
+
+Error MakeError(const char* code, const std::string& message) { return Error{code, message}; }
+
+// Open-file-description locks belong to the open file, not the process, and
+// are released when the descriptor is closed, by exit or by SIGKILL.
+int OfdLock(int fd, short type, off_t byte, bool wait) {
+  struct flock fl;
+  std::memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  int rc;
+  do {
+    rc = fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+  } while (rc == -1 && errno == EINTR);
+  return rc;
+}
+
+bool RandomBytes(void* out, size_t n) {
+  uint8_t* p = static_cast<uint8_t*>(out);
+  while (n > 0) {
+    ssize_t got = getrandom(p, n, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += got;
+    n -= size_t(got);
+  }
+  return true;
+}
+
+// Reserves the pages now so that a full /dev/shm is an error here rather than
+// a SIGBUS in whichever process first touches the missing page.
+int Reserve(int fd, uint64_t size) {
+  if (ftruncate(fd, off_t(size)) != 0) return errno;
+  int rc = posix_fallocate(fd, 0, off_t(size));
+  // Filesystems without fallocate still work; only a real shortage is fatal.
+  if (rc == EOPNOTSUPP || rc == EINVAL) return 0;
+  return rc;
+}
+
+// Removes shm entries whose creator is gone and that nobody has open.
+void RemoveStaleShm() {
+  DIR* dir = opendir("/dev/shm");
+  if (dir == nullptr) return;
+  while (struct dirent* entry = readdir(dir)) {
+    const char* n = entry->d_name;
+    if (std::strncmp(n, kShmPrefix, sizeof kShmPrefix - 1) != 0) continue;
+    long pid = std::strtol(n + sizeof kShmPrefix - 1, nullptr, 10);
+    if (pid <= 0 || ProcessAlive(pid_t(pid))) continue;
+    std::string name = std::string("/") + n;
+    int fd = shm_open(name.c_str(), O_RDWR, 0);
+    if (fd < 0) continue;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+        OfdLock(fd, F_WRLCK, kAttachByte, false) == 0) {
+      shm_unlink(name.c_str());
+    }
+    close(fd);
+  }
+  closedir(dir);
+}
+
+}  // namespace
+
+bool ValidateGeometry(const Geometry& g, Error* error) {
+  char msg[160];
+  if (g.items < 1 || g.items > kMaxItems) {
+    std::snprintf(msg, sizeof msg, "items must be 1..%u, got %u", kMaxItems, g.items);
+  } else if (g.blocksize < kMinBlocksize || g.blocksize > kMaxBlocksize) {
+    std::snprintf(msg, sizeof msg, "blocksize must be %u..%u, got %u", kMinBlocksize,
+                  kMaxBlocksize, g.blocksize);
+  } else if (g.max_key_length < 1 || g.max_key_length > kMaxKeyLength) {
+    std::snprintf(msg, sizeof msg, "maxKeyLength must be 1..%u, got %u", kMaxKeyLength,
+                  g.max_key_length);
+  } else if (g.default_ttl_s < 1) {
+    std::snprintf(msg, sizeof msg, "timeout must be at least 1 second");
+  } else if (ComputeLayout(g).total_bytes > kMaxSegmentBytes) {
+    std::snprintf(msg, sizeof msg, "items x blocksize needs more than %llu bytes",
+                  static_cast<unsigned long long>(kMaxSegmentBytes));
+  } else {
+    return true;
+  }
+  *error = MakeError("ERR_TLS_SHM_INVALID", msg);
+  return false;
+}
+
+Layout ComputeLayout(const Geometry& g) {
+  Layout l;
+  uint32_t buckets = 2;
+  while (buckets < g.items) buckets <<= 1;
+  l.bucket_count = buckets;
+  l.meta_stride = uint32_t(AlignUp(sizeof(SlotMeta) + g.max_key_length, 8));
+  l.block_stride = uint32_t(AlignUp(g.blocksize, 8));
+  l.stripes_offset = AlignUp(sizeof(Header), kCacheLine);
+  l.buckets_offset = l.stripes_offset + uint64_t(kStripes) * sizeof(Stripe);
+  l.meta_offset = AlignUp(l.buckets_offset + 4ull * buckets, kCacheLine);
+  l.blocks_offset = AlignUp(l.meta_offset + uint64_t(g.items) * l.meta_stride, kCacheLine);
+  l.total_bytes = AlignUp(l.blocks_offset + uint64_t(g.items) * l.block_stride, 4096);
+  return l;
+}
+
+Segment* Segment::CreateShm(const Geometry& g, Error* error) {
+  if (!ValidateGeometry(g, error)) return nullptr;
+  RemoveStaleShm();
+  Layout layout = ComputeLayout(g);
+  uint8_t rnd[8];
+  if (!RandomBytes(rnd, sizeof rnd)) {
+    *error = SystemError("getrandom for", "segment name", errno);
+    return nullptr;
+  }
+  char name[64];
+  std::snprintf(name, sizeof name, "/%s%d.%02x%02x%02x%02x%02x%02x%02x%02x", kShmPrefix,
+                int(getpid()), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+  int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *error = SystemError("shm_open", name, errno);
+    return nullptr;
+  }
+  fchmod(fd, 0600);  // umask can only remove bits, but be explicit
+  Segment* s = new Segment();
+  s->fd_ = fd;
+  s->shm_ = true;
+  s->owner_ = true;
+  s->name_ = name;
+  s->handle_ = std::string("shm:") + name;
+  int rc = Reserve(fd, layout.total_bytes);
+  if (rc != 0) {
+    *error = SystemError("reserving memory for", name, rc);
+    delete s;
+    return nullptr;
+  }
+  if (!s->Map(fd, layout.total_bytes, error)) {
+    delete s;
+    return nullptr;
+  }
+  s->Initialize(g, layout);
+  if (!s->Attach(true, error)) {
+    delete s;
+    return nullptr;
+  }
+  return s;
+}
+
+Segment* Segment::CreateOrOpenFile(const std::string& path, const Geometry& g, bool* created,
+                                   Error* error) {
+  *created = false;
+  if (!ValidateGeometry(g, error)) return nullptr;
+  std::string handle = "file:" + path;
+  // Fast path: it exists already.
+  if (access(path.c_str(), F_OK) == 0) return Open(handle, error);
+
+  // Build the whole segment under a private name, then publish it with link(2),
+  // which fails if the path appeared meanwhile: concurrent creators end up
+  // sharing the one that won, and nobody ever sees a half-initialised file.
+  Layout layout = ComputeLayout(g);
+  char suffix[48];
+  std::snprintf(suffix, sizeof suffix, ".%d.tmp", int(getpid()));
+  std::string temp = path + suffix;
+  int fd = open(temp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    *error = SystemError("creating", temp, errno);
+    return nullptr;
+  }
+  fchmod(fd, 0600);
+  Segment* s = new Segment();
+  s->fd_ = fd;
+  s->name_ = path;
+  s->handle_ = handle;
+  int rc = Reserve(fd, layout.total_bytes);
+  if (rc != 0) {
+    *error = SystemError("reserving space for", temp, rc);
+    unlink(temp.c_str());
+    delete s;
+    return nullptr;
+  }
+  if (!s->Map(fd, layout.total_bytes, error)) {
+    unlink(temp.c_str());
+    delete s;
+    return nullptr;
+  }
+  s->Initialize(g, layout);
+  if (!s->Attach(true, error)) {
+    unlink(temp.c_str());
+    delete s;
+    return nullptr;
+  }
+  if (link(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(temp.c_str());
+    delete s;
+    if (err == EEXIST) return Open(handle, error);
+    *error = SystemError("creating", path, err);
+    return nullptr;
+  }
+  unlink(temp.c_str());
+  *created = true;
+  return s;
+}
+
+Segment* Segment::Open(const std::string& handle, Error* error) {
+  bool shm;
+  std::string name;
+  if (handle.compare(0, 4, "shm:") == 0) {
+    shm = true;
+    name = handle.substr(4);
+  } else if (handle.compare(0, 5, "file:") == 0) {
+    shm = false;
+    name = handle.substr(5);
+  } else {
+    *error = MakeError("ERR_TLS_SHM_INVALID", "not a cache handle: expected shm:NAME or file:PATH");
+    return nullptr;
+  }
+  if (name.empty() || name.find('\0') != std::string::npos) {
+    *error = MakeError("ERR_TLS_SHM_INVALID", "not a cache handle: empty or invalid name");
+    return nullptr;
+  }
+  int fd = shm ? shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0)
+               : open(name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    *error = SystemError("opening cache", name, errno);
+    return nullptr;
+  }
+  Segment* s = new Segment();
+  s->fd_ = fd;
+  s->shm_ = shm;
+  s->name_ = name;
+  s->handle_ = handle;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    *error = SystemError("stat", name, errno);
+    delete s;
+    return nullptr;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *error = MakeError("ERR_TLS_SHM_NOT_A_CACHE", name + " is not a regular file");
+    delete s;
+    return nullptr;
+  }
+  if ((st.st_mode & 077) != 0) {
+    // Session bytes are TLS master secrets; refuse a cache others can read.
+    *error = MakeError("ERR_TLS_SHM_PERMISSIONS",
+                       name + " is readable or writable by group or others; it must be mode 0600");
+    delete s;
+    return nullptr;
+  }
+  if (uint64_t(st.st_size) < sizeof(Header)) {
+    *error = MakeError("ERR_TLS_SHM_NOT_A_CACHE", name + " is too small to be a tls-shm-cache segment");
+    delete s;
+    return nullptr;
+  }
+  if (!s->Map(fd, uint64_t(st.st_size), error) || !s->Validate(uint64_t(st.st_size), error) ||
+      !s->Attach(false, error)) {
+    delete s;
+    return nullptr;
+  }
+  return s;
+}
+
+Segment::~Segment() { Close(); }
+
+bool Segment::Map(int fd, uint64_t size, Error* error) {
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    *error = SystemError("mmap", name_, errno);
+    return false;
+  }
+  base_ = static_cast<uint8_t*>(p);
+  size_ = size;
+  return true;
+}
+
+bool Segment::Validate(uint64_t file_size, Error* error) const {
+  const Header* h = header();
+  if (std::memcmp(h->magic, kMagic, sizeof kMagic) != 0) {
+    *error = MakeError("ERR_TLS_SHM_NOT_A_CACHE", name_ + " is not a tls-shm-cache segment (bad magic)");
+    return false;
+  }
+  if (h->layout_version != kLayoutVersion || h->header_bytes != sizeof(Header)) {
+    char msg[200];
+    std::snprintf(msg, sizeof msg,
+                  " has layout version %u (header %u bytes); this build reads version %u (%zu "
+                  "bytes). Remove it or use a matching tls-shm-cache",
+                  h->layout_version, h->header_bytes, kLayoutVersion, sizeof(Header));
+    *error = MakeError("ERR_TLS_SHM_VERSION", name_ + msg);
+    return false;
+  }
+  Geometry g{h->items, h->blocksize, h->max_key_length, h->default_ttl_s};
+  Error geometry_error;
+  if (!ValidateGeometry(g, &geometry_error)) {
+    *error = MakeError("ERR_TLS_SHM_CORRUPT", name_ + ": " + geometry_error.message);
+    return false;
+  }
+  Layout l = ComputeLayout(g);
+  if (l.total_bytes != h->total_bytes || l.total_bytes != file_size ||
+      l.bucket_count != h->bucket_count || l.meta_stride != h->meta_stride ||
+      l.block_stride != h->block_stride || l.stripes_offset != h->stripes_offset ||
+      l.buckets_offset != h->buckets_offset || l.meta_offset != h->meta_offset ||
+      l.blocks_offset != h->blocks_offset) {
+    *error = MakeError("ERR_TLS_SHM_CORRUPT",
+                       name_ + ": header geometry does not match the file size or layout");
+    return false;
+  }
+  if (LoadAcquire(h->init_done) != 1) {
+    *error = MakeError("ERR_TLS_SHM_CORRUPT", name_ + " was never fully initialised");
+    return false;
+  }
+  return true;
+}
+
+void Segment::Initialize(const Geometry& g, const Layout& l) {
+  // The pages are fresh zeroes from ftruncate; only non-zero fields are set.
+  Header* h = header();
+  h->layout_version = kLayoutVersion;
+  h->header_bytes = sizeof(Header);
+  h->total_bytes = l.total_bytes;
+  h->items = g.items;
+  h->blocksize = g.blocksize;
+  h->max_key_length = g.max_key_length;
+  h->default_ttl_s = g.default_ttl_s;
+  h->bucket_count = l.bucket_count;
+  h->meta_stride = l.meta_stride;
+  h->block_stride = l.block_stride;
+  h->creator_pid = uint32_t(getpid());
+  h->stripes_offset = l.stripes_offset;
+  h->buckets_offset = l.buckets_offset;
+  h->meta_offset = l.meta_offset;
+  h->blocks_offset = l.blocks_offset;
+  h->created_at_ms = NowMs();
+  if (!RandomBytes(h->hash_key, sizeof h->hash_key)) {
+    // Never fall back to a fixed key: mix what differs per process and time.
+    h->hash_key[0] = MonotonicNs() ^ (uint64_t(getpid()) << 32);
+    h->hash_key[1] = NowMs() ^ reinterpret_cast<uintptr_t>(this);
+  }
+  InitRobustMutex(&h->write_lock);
+  Table(*this).FormatSlots();
+  std::memcpy(h->magic, kMagic, sizeof kMagic);
+  StoreRelease(h->init_done, 1u);
+}
+
+bool Segment::Attach(bool fresh, Error* error) {
+  if (OfdLock(fd_, F_WRLCK, kGateByte, true) != 0) {
+    *error = SystemError("locking", name_, errno);
+    return false;
+  }
+  bool alone = OfdLock(fd_, F_WRLCK, kAttachByte, false) == 0;
+  if (alone && !fresh) {
+    // Everything that describes live processes (the write lock's owner, counter
+    // stripes, the lease) is left over from processes that are all gone.
+    ResetVolatileState();
+    reset_on_open_ = true;
+  }
+  // Converting our exclusive lock to shared is atomic for fcntl locks.
+  int rc = OfdLock(fd_, F_RDLCK, kAttachByte, false);
+  int err = errno;
+  OfdLock(fd_, F_UNLCK, kGateByte, false);
+  if (rc != 0) {
+    *error = SystemError("locking", name_, err);
+    return false;
+  }
+  return true;
+}
+
+void Segment::ResetVolatileState() {
+  Header* h = header();
+  InitRobustMutex(&h->write_lock);
+  Stripe* st = stripes();
+  for (uint32_t i = 1; i < kStripes; ++i) {
+    if (st[i].pid == 0) continue;
+    for (uint32_t c = 0; c < kCounters; ++c) st[0].counters[c] += st[i].counters[c];
+    std::memset(&st[i], 0, sizeof(Stripe));
+  }
+  h->lease_pid = 0;
+  h->lease_renewed_ms = 0;
+  Table(*this).Rebuild();
+}
+
+void Segment::Unlink() {
+  if (shm_ && owner_ && !unlinked_) {
+    shm_unlink(name_.c_str());
+    unlinked_ = true;
+  }
+}
+
+void Segment::Close() {
+  if (base_ != nullptr) {
+    munmap(base_, size_);
+    base_ = nullptr;
+  }
+  Unlink();
+  if (fd_ >= 0) {
+    close(fd_);  // drops our attach lock
+    fd_ = -1;
+  }
+}
+
+}  // namespace tlsshm

@@ -1,0 +1,112 @@
+// One mapping of a cache segment: creating it, opening it from another process,
+// validating its header, and removing it when its owner is done.
+//
+// Two backings:
+// - POSIX shared memory ("shm:/tls-shm-cache.<pid>.<random>"): created O_EXCL
+//   and 0600 by the owner (the cluster primary), unlinked when the owner closes
+//   it or exits. An entry whose creator died without unlinking (SIGKILL) is
+//   removed by the next creation once no process has it open.
+// - A file path ("file:/path"): for processes that share no parent (PM2, a
+//   supervisor) and for caches that should survive a restart. Created 0600,
+//   published atomically with link(2) so concurrent creators agree on one file,
+//   never removed by the library.
+//
+// Every process that maps a segment holds a shared open-file-description lock
+// on byte 1 of it, so "is anybody else attached?" is a non-blocking exclusive
+// lock attempt; byte 0 serialises attaching. The kernel drops both when a
+// process dies, however it dies.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "layout.h"
+
+namespace tlsshm {
+
+struct Geometry {
+  uint32_t items = 0;
+  uint32_t blocksize = 0;
+  uint32_t max_key_length = 0;
+  uint32_t default_ttl_s = 0;
+};
+
+// Where each area lives for a geometry; the same function computes it for the
+// creator and re-computes it for every opener, which must agree.
+struct Layout {
+  uint32_t bucket_count;
+  uint32_t meta_stride;
+  uint32_t block_stride;
+  uint64_t stripes_offset;
+  uint64_t buckets_offset;
+  uint64_t meta_offset;
+  uint64_t blocks_offset;
+  uint64_t total_bytes;
+};
+
+// A failure with a stable code (ERR_TLS_SHM_*) that JavaScript exposes as
+// `error.code`, and a message for people.
+struct Error {
+  std::string code;
+  std::string message;
+  bool ok() const { return code.empty(); }
+};
+
+// Checks the geometry against the native bounds; fills `error` and returns
+// false when it is out of range.
+bool ValidateGeometry(const Geometry& g, Error* error);
+Layout ComputeLayout(const Geometry& g);
+
+class Segment {
+ public:
+  // Creates a new shared-memory segment owned by this process.
+  static Segment* CreateShm(const Geometry& g, Error* error);
+  // Opens the cache file at `path`, creating it first if it does not exist.
+  // `*created` tells which happened. The caller compares the geometry.
+  static Segment* CreateOrOpenFile(const std::string& path, const Geometry& g,
+                                   bool* created, Error* error);
+  // Opens an existing segment from its handle ("shm:..." or "file:...").
+  static Segment* Open(const std::string& handle, Error* error);
+
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  // Unmaps; the owner of a shm segment also unlinks it. Safe to call twice.
+  void Close();
+  // Unlinks a shm segment now (the mapping stays usable until Close).
+  void Unlink();
+
+  bool closed() const { return base_ == nullptr; }
+  bool owner() const { return owner_; }
+  const std::string& handle() const { return handle_; }
+  // True when this process found nobody else attached and reset the volatile
+  // state (locks, stripes, lease) left by earlier processes.
+  bool reset_on_open() const { return reset_on_open_; }
+
+  Header* header() const { return reinterpret_cast<Header*>(base_); }
+  uint8_t* base() const { return base_; }
+  Stripe* stripes() const { return reinterpret_cast<Stripe*>(base_ + header()->stripes_offset); }
+
+ private:
+  Segment() = default;
+  bool Map(int fd, uint64_t size, Error* error);
+  bool Validate(uint64_t file_size, Error* error) const;
+  void Initialize(const Geometry& g, const Layout& layout);
+  bool Attach(bool fresh, Error* error);
+  void ResetVolatileState();
+
+  int fd_ = -1;
+  uint8_t* base_ = nullptr;
+  uint64_t size_ = 0;
+  bool owner_ = false;
+  bool shm_ = false;
+  bool unlinked_ = false;
+  bool reset_on_open_ = false;
+  std::string name_;    // shm name or file path
+  std::string handle_;
+};
+
+}  // namespace tlsshm

@@ -1,0 +1,95 @@
+// The table: a hash index over fixed-size slots with expiry (the uWSGI cache
+// design), living in one Segment.
+//
+// - Lookup is lock-free (see layout.h for the seqlock protocol): it copies the
+//   value out and confirms the slot did not change meanwhile, retrying a
+//   bounded number of times; a racing writer can cause a miss, never a wrong
+//   value.
+// - set / delete / sweep / eviction hold the segment's write lock.
+// - When the table is full, set evicts: it samples kEvictionSample slots from a
+//   rotating hand and drops the one closest to expiry (with one timeout for all
+//   items that is the oldest one). Sampling keeps eviction O(1) without an LRU
+//   list, which would make every read a write.
+// - Every loop over a chain is bounded by the number of items, so a corrupt or
+//   changing chain ends the walk instead of spinning.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "layout.h"
+#include "lock.h"
+
+namespace tlsshm {
+
+class Segment;
+
+constexpr uint32_t kLockTimeoutMs = 1000;  // a writer stopped with the lock held
+constexpr uint32_t kReadAttempts = 64;      // lock-free read retries before a miss
+constexpr uint32_t kEvictionSample = 8;     // slots compared per eviction
+constexpr uint32_t kSweepSlice = 4096;      // slots examined per lock hold
+
+enum class GetResult { kHit, kMiss, kExpired };
+enum class SetResult { kInserted, kReplaced, kTooLarge, kLockFailed };
+
+class Table {
+ public:
+  // `counters` is the calling process's stripe; the table counts into it.
+  explicit Table(const Segment& segment, uint64_t* counters = nullptr);
+
+  // Creator only, before anyone else maps the segment: every slot free.
+  void FormatSlots();
+  // Rebuilds the chains and the free list from the slots themselves, dropping
+  // any slot a dead writer left half written. The caller holds the write lock
+  // (after EOWNERDEAD) or is the only process attached.
+  void Rebuild();
+
+  // Copies the value for `key` into `out` (room for blocksize bytes).
+  GetResult Get(const uint8_t* key, size_t key_length, uint8_t* out, uint32_t* value_length,
+                uint64_t now_ms) const;
+  SetResult Set(const uint8_t* key, size_t key_length, const uint8_t* value,
+                size_t value_length, uint64_t expires_at_ms, uint64_t now_ms);
+  // False if the key was not there (or the lock could not be had).
+  bool Delete(const uint8_t* key, size_t key_length);
+  // Frees expired slots, kSweepSlice at a time; returns how many were freed.
+  uint32_t Sweep(uint64_t now_ms);
+
+  // The write lock with this table's recovery; true when held.
+  bool Lock();
+  void Unlock();
+
+  uint32_t used() const;
+  uint32_t items() const { return items_; }
+  uint32_t blocksize() const { return blocksize_; }
+
+ private:
+  SlotMeta* Meta(uint32_t index) const {
+    return reinterpret_cast<SlotMeta*>(meta_ + uint64_t(index) * meta_stride_);
+  }
+  uint8_t* Key(uint32_t index) const { return meta_ + uint64_t(index) * meta_stride_ + sizeof(SlotMeta); }
+  uint8_t* Block(uint32_t index) const { return blocks_ + uint64_t(index) * block_stride_; }
+  uint64_t Hash(const uint8_t* key, size_t key_length) const;
+  uint32_t* Bucket(uint64_t hash) const { return buckets_ + (hash & (bucket_count_ - 1)); }
+
+  // Under the write lock:
+  uint32_t Find(uint64_t hash, const uint8_t* key, size_t key_length) const;  // slot + 1 or 0
+  void Unchain(uint32_t index);
+  void Free(uint32_t index);
+  uint32_t Evict(uint64_t now_ms);  // returns a free slot + 1, or 0
+  void Count(Counter c, uint64_t n = 1) const;
+  static void RecoverAfterDeadWriter(void* table);
+
+  Header* header_;
+  uint32_t* buckets_;
+  uint8_t* meta_;
+  uint8_t* blocks_;
+  uint64_t* counters_;
+  uint32_t items_;
+  uint32_t blocksize_;
+  uint32_t max_key_length_;
+  uint32_t bucket_count_;
+  uint32_t meta_stride_;
+  uint32_t block_stride_;
+};
+
+}  // namespace tlsshm

@@ -1,0 +1,340 @@
+/**
+ * SharedCache: a fixed-size key/value table in shared memory with expiry,
+ * usable synchronously from every process that opens it.
+ */
+import path from 'node:path';
+import { fromNative, TlsShmCacheError } from './errors';
+import { loadNative, NativeCache, NativeStats, SetStatus } from './native';
+import {
+  handshakeCounter,
+  HandshakeOutcome,
+  NativeCounter,
+  OUTCOMES,
+  TICKET_KEY_APPLIED,
+  TLS13_SESSIONS_SKIPPED,
+  TLS_VERSIONS,
+  TlsVersion,
+} from './counters';
+import { checkBytes, checkInteger, checkNumber, checkOptions, checkString, rangeError } from './validate';
+
+/** Geometry of a new cache. */
+export interface SharedCacheOptions {
+  /** Number of slots: the most items the cache holds at once. uWSGI: `cache2 items=`. */
+  items: number;
+  /** Bytes per slot: the longest value accepted. Longer values are refused and counted as `tooLarge`. uWSGI: `blocksize=`. */
+  blocksize: number;
+  /** Seconds an item lives when `set` is given no TTL. nginx: `ssl_session_timeout`. */
+  timeout: number;
+  /** Longest key in bytes (default 64). Longer keys are refused and counted as `tooLarge`. */
+  maxKeyLength?: number;
+  /**
+   * Back the cache with this file instead of anonymous POSIX shared memory: for
+   * processes that share no parent, and for a cache that survives restarts. If
+   * the file exists it is opened (its geometry must match); it is never deleted
+   * by the library.
+   */
+  path?: string;
+}
+
+/** A snapshot of the cache's counters, summed over every attached process. */
+export interface CacheStats {
+  /** Slots in the segment. */
+  items: number;
+  /** Bytes per slot. */
+  blocksize: number;
+  /** Longest key in bytes. */
+  maxKeyLength: number;
+  /** Default time to live, in seconds. */
+  timeout: number;
+  /** Size of the whole mapping in bytes. */
+  memoryBytes: number;
+  /** Slots holding an item (expired items count until swept or evicted). */
+  used: number;
+  /** Live processes attached to the segment. */
+  attached: number;
+  /** When the segment was created (ms since the epoch). */
+  createdAt: number;
+  hits: number;
+  misses: number;
+  sets: number;
+  replaced: number;
+  deletes: number;
+  /** Live items dropped to make room for new ones (the table was full). */
+  evictions: number;
+  /** Expired items found by a read, the sweeper or eviction. */
+  expired: number;
+  /** Keys or values refused because they were too long. */
+  tooLarge: number;
+  /** Lock time-outs and other failed writes. */
+  errors: number;
+  sweepRuns: number;
+  /** Total time spent sweeping, in seconds. */
+  sweepSeconds: number;
+  /** Times a process found the write lock held by a dead process and repaired the table. */
+  recoveries: number;
+  /** The cluster's session-ticket key: its generation (0 = none) and age in seconds. Never the key itself. */
+  ticketKey: { generation: number; ageSeconds: number | null; applied: number };
+  /** Pid of the process that sweeps and rotates when there is no primary (0 = none). */
+  maintainerPid: number;
+  /** Handshakes by TLS version and outcome, counted by attachSharedCache. */
+  handshakes: Record<TlsVersion, Record<HandshakeOutcome, number>>;
+  /** TLS 1.3 sessions not stored because no store can resume them (see the README). */
+  tls13SessionsSkipped: number;
+}
+
+const CREATE_OPTIONS = ['items', 'blocksize', 'timeout', 'maxKeyLength', 'path'] as const;
+
+/** Upper bounds, mirrored by native/layout.h. */
+export const LIMITS = {
+  items: 1 << 24,
+  minBlocksize: 16,
+  blocksize: 1 << 20,
+  maxKeyLength: 1024,
+  /** Seconds: TTLs are stored in milliseconds in 32 bits. */
+  timeout: Math.floor(0xffffffff / 1000),
+  segmentBytes: 16 * 2 ** 30,
+} as const;
+
+const DEFAULT_MAX_KEY_LENGTH = 64;
+
+/** Caches open in this process, closed on exit so owners remove their segments. */
+const openCaches = new Set<SharedCache>();
+let exitHookInstalled = false;
+function trackOpen(cache: SharedCache): void {
+  openCaches.add(cache);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of openCaches) c.close();
+    });
+  }
+}
+
+/** Bytes a cache of this geometry maps; the same arithmetic as ComputeLayout in native/segment.cc. */
+export function segmentBytes(items: number, blocksize: number, maxKeyLength = DEFAULT_MAX_KEY_LENGTH): number {
+  const align = (v: number, a: number) => Math.ceil(v / a) * a;
+  let buckets = 2;
+  while (buckets < items) buckets *= 2;
+  const fixed = 4096 + 128 * 448; // header and counter stripes, rounded up
+  return align(fixed + 4 * buckets + items * align(32 + maxKeyLength, 8) + items * align(blocksize, 8), 4096);
+}
+
+export class SharedCache {
+  readonly #native: NativeCache;
+  readonly #handle: string;
+  readonly #created: boolean;
+  readonly #defaultTtlSeconds: number;
+  #closed = false;
+
+  private constructor(native: NativeCache, handle: string, created: boolean) {
+    this.#native = native;
+    this.#handle = handle;
+    this.#created = created;
+    this.#defaultTtlSeconds = native.stats().timeout;
+    trackOpen(this);
+  }
+
+  /**
+   * Creates a cache in new POSIX shared memory (mode 0600, removed when this
+   * process closes it or exits), or opens-or-creates the file at `options.path`.
+   */
+  static create(options: SharedCacheOptions): SharedCache {
+    const o = checkOptions<SharedCacheOptions>(options, 'SharedCache.create', CREATE_OPTIONS);
+    if (options === undefined) throw new TypeError('SharedCache.create: options { items, blocksize, timeout } are required');
+    const items = checkInteger(o.items, 'items', 1, LIMITS.items);
+    const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize);
+    const timeout = checkInteger(o.timeout, 'timeout', 1, LIMITS.timeout);
+    const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
+    const file = o.path === undefined ? undefined : path.resolve(checkString(o.path, 'path'));
+    const bytes = segmentBytes(items, blocksize, maxKeyLength);
+    if (bytes > LIMITS.segmentBytes) {
+      throw rangeError(
+        `items × blocksize needs ${(bytes / 2 ** 30).toFixed(1)} GiB; the limit is ${LIMITS.segmentBytes / 2 ** 30} GiB`,
+      );
+    }
+    const native = loadNative();
+    let made: { cache: NativeCache; created: boolean };
+    try {
+      made = native.create(items, blocksize, maxKeyLength, timeout, file);
+    } catch (error) {
+      throw fromNative(error);
+    }
+    const cache = new SharedCache(made.cache, made.cache.stats().handle, made.created);
+    if (!made.created) {
+      const s = made.cache.stats();
+      if (s.items !== items || s.blocksize !== blocksize || s.maxKeyLength !== maxKeyLength) {
+        cache.close();
+        throw new TlsShmCacheError(
+          'ERR_TLS_SHM_GEOMETRY',
+          `${file} holds a cache of items=${s.items}, blocksize=${s.blocksize}, maxKeyLength=${s.maxKeyLength}; ` +
+            `asked for items=${items}, blocksize=${blocksize}, maxKeyLength=${maxKeyLength}. ` +
+            'Use the same geometry, or remove the file while no process uses it.',
+        );
+      }
+    }
+    return cache;
+  }
+
+  /** Opens the cache another process created, from its {@link SharedCache.handle}. */
+  static open(handle: string): SharedCache {
+    checkString(handle, 'handle');
+    if (!handle.startsWith('shm:') && !handle.startsWith('file:')) {
+      throw Object.assign(new TypeError(`handle must start with 'shm:' or 'file:', got '${handle.slice(0, 40)}'`), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
+    }
+    const native = loadNative();
+    let cache: NativeCache;
+    try {
+      cache = native.open(handle);
+    } catch (error) {
+      throw fromNative(error);
+    }
+    return new SharedCache(cache, handle, false);
+  }
+
+  /** The string another process passes to {@link SharedCache.open}: `shm:/name` or `file:/path`. */
+  get handle(): string {
+    return this.#handle;
+  }
+
+  /** True if this call created the segment (false when it opened an existing file). */
+  get created(): boolean {
+    return this.#created;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The value stored under `key`, or `undefined` if there is none or it expired. Returns a copy. */
+  get(key: Uint8Array): Buffer | undefined {
+    this.#checkOpen();
+    return this.#native.get(checkBytes(key, 'key'));
+  }
+
+  /**
+   * Stores `value` under `key` for `ttlSeconds` (default: the cache's timeout),
+   * replacing any earlier value; when the table is full the item closest to
+   * expiry is evicted. Returns false, and counts it, when the key or value is
+   * too long (nothing is truncated) or the write lock could not be had.
+   */
+  set(key: Uint8Array, value: Uint8Array, ttlSeconds?: number): boolean {
+    this.#checkOpen();
+    checkBytes(key, 'key');
+    checkBytes(value, 'value');
+    if (key.length === 0) throw rangeError('key must not be empty');
+    const ttl = ttlSeconds === undefined ? this.#defaultTtlSeconds : checkNumber(ttlSeconds, 'ttlSeconds', 0.001, LIMITS.timeout);
+    const status = this.#native.set(key, value, Math.ceil(ttl * 1000));
+    return status === SetStatus.Inserted || status === SetStatus.Replaced;
+  }
+
+  /** Removes `key`; true if it was there. */
+  delete(key: Uint8Array): boolean {
+    this.#checkOpen();
+    return this.#native.delete(checkBytes(key, 'key'));
+  }
+
+  /** Frees every expired slot, a slice at a time; returns how many were freed. */
+  sweep(): number {
+    this.#checkOpen();
+    return this.#native.sweep();
+  }
+
+  /** Counters summed over every attached process, and the geometry. */
+  stats(): CacheStats {
+    this.#checkOpen();
+    return toStats(this.#native.stats());
+  }
+
+  /**
+   * Unmaps the cache. The process that created a shared-memory cache also
+   * removes it (processes that have it open keep using it until they close).
+   * Calling close twice is harmless.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    openCaches.delete(this);
+    this.#native.close();
+  }
+
+  /** @internal The TLS layer's counters (see counters.ts). */
+  count(counter: number, n = 1): void {
+    if (!this.#closed) this.#native.count(counter, n);
+  }
+
+  /** @internal The cluster's current ticket key, or undefined before the first rotation. Secret. */
+  ticketKey(): { generation: number; key: Buffer } | undefined {
+    this.#checkOpen();
+    return this.#native.ticketKey();
+  }
+
+  /** @internal Cheap check: the generation of the current ticket key (0 = none). */
+  ticketKeyGeneration(): number {
+    this.#checkOpen();
+    return this.#native.ticketGeneration();
+  }
+
+  /** @internal Publishes a new 48-byte ticket key as the next generation. */
+  setTicketKey(key: Uint8Array): boolean {
+    this.#checkOpen();
+    if (checkBytes(key, 'key').length !== 48) throw rangeError('a ticket key is 48 bytes');
+    return this.#native.setTicketKey(key);
+  }
+
+  /** @internal Takes or renews the maintenance lease; it is taken over from a holder dead or silent for `staleMs`. */
+  acquireLease(staleMs: number): boolean {
+    this.#checkOpen();
+    return this.#native.acquireLease(checkInteger(staleMs, 'staleMs', 0, 0xffffffff));
+  }
+
+  /** @internal */
+  releaseLease(): void {
+    if (!this.#closed) this.#native.releaseLease();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new TlsShmCacheError('ERR_TLS_SHM_CLOSED', 'the cache is closed');
+  }
+}
+
+function toStats(s: NativeStats): CacheStats {
+  const c = s.counters;
+  const handshakes = {} as Record<TlsVersion, Record<HandshakeOutcome, number>>;
+  for (const version of TLS_VERSIONS) {
+    const row = {} as Record<HandshakeOutcome, number>;
+    for (const outcome of OUTCOMES) row[outcome] = c[handshakeCounter(version, outcome)];
+    handshakes[version] = row;
+  }
+  return {
+    items: s.items,
+    blocksize: s.blocksize,
+    maxKeyLength: s.maxKeyLength,
+    timeout: s.timeout,
+    memoryBytes: s.totalBytes,
+    used: s.used,
+    attached: s.attached,
+    createdAt: s.createdAtMs,
+    hits: c[NativeCounter.hits],
+    misses: c[NativeCounter.misses],
+    sets: c[NativeCounter.sets],
+    replaced: c[NativeCounter.replaced],
+    deletes: c[NativeCounter.deletes],
+    evictions: c[NativeCounter.evictions],
+    expired: c[NativeCounter.expired],
+    tooLarge: c[NativeCounter.tooLarge],
+    errors: c[NativeCounter.errors],
+    sweepRuns: c[NativeCounter.sweepRuns],
+    sweepSeconds: c[NativeCounter.sweepNanos] / 1e9,
+    recoveries: c[NativeCounter.recoveries],
+    ticketKey: {
+      generation: s.ticketGeneration,
+      ageSeconds: s.ticketGeneration === 0 ? null : Math.max(0, (Date.now() - s.ticketSetAtMs) / 1000),
+      applied: c[TICKET_KEY_APPLIED],
+    },
+    maintainerPid: s.leasePid,
+    handshakes,
+    tls13SessionsSkipped: c[TLS13_SESSIONS_SKIPPED],
+  };
+}
