@@ -9,6 +9,7 @@ import {
   handshakeCounter,
   HandshakeOutcome,
   NativeCounter,
+  OTHER_VERSION_HANDSHAKES,
   OUTCOMES,
   TICKET_KEY_APPLIED,
   TLS13_SESSIONS_SKIPPED,
@@ -80,6 +81,8 @@ export interface CacheStats {
   handshakes: Record<TlsVersion, Record<HandshakeOutcome, number>>;
   /** TLS 1.3 sessions not stored because no store can resume them (see the README). */
   tls13SessionsSkipped: number;
+  /** Handshakes whose protocol is none of the versions in `handshakes` (expected to stay 0). */
+  otherVersionHandshakes: number;
 }
 
 const CREATE_OPTIONS = ['items', 'blocksize', 'timeout', 'maxKeyLength', 'path'] as const;
@@ -336,5 +339,6 @@ function toStats(s: NativeStats): CacheStats {
     maintainerPid: s.leasePid,
     handshakes,
     tls13SessionsSkipped: c[TLS13_SESSIONS_SKIPPED],
+    otherVersionHandshakes: c[OTHER_VERSION_HANDSHAKES],
   };
 }
