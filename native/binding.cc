@@ -31,14 +31,21 @@ Napi::Value ThrowType(Napi::Env env, const char* message) {
   return env.Undefined();
 }
 
-// Bytes of a Buffer / Uint8Array argument, or false.
+// Bytes of a Buffer / Uint8Array argument, or false. One napi call: this runs
+// on every lookup, and the node-addon-api wrappers would ask V8 three times.
 bool BytesOf(const Napi::Value& v, const uint8_t** data, size_t* length) {
-  if (!v.IsTypedArray()) return false;
-  Napi::TypedArray ta = v.As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_uint8_array) return false;
-  Napi::Uint8Array bytes = v.As<Napi::Uint8Array>();
-  *data = bytes.Data();
-  *length = bytes.ByteLength();
+  napi_env env = v.Env();
+  bool is_typed_array = false;
+  if (napi_is_typedarray(env, v, &is_typed_array) != napi_ok || !is_typed_array) return false;
+  napi_typedarray_type type;
+  void* bytes = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, length, &bytes, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array) {
+    return false;
+  }
+  // An empty typed array may have no backing store; callers never read it then.
+  static const uint8_t kEmpty = 0;
+  *data = bytes != nullptr ? static_cast<const uint8_t*>(bytes) : &kEmpty;
   return true;
 }
 
@@ -65,7 +72,8 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeCache",
                        {
-                           InstanceMethod<&NativeCache::Get>("get"),
+                           InstanceMethod<&NativeCache::SetSlab>("setSlab"),
+                           InstanceMethod<&NativeCache::GetInto>("getInto"),
                            InstanceMethod<&NativeCache::Set>("set"),
                            InstanceMethod<&NativeCache::Delete>("delete"),
                            InstanceMethod<&NativeCache::Sweep>("sweep"),
@@ -96,6 +104,8 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   ~NativeCache() override { Shutdown(); }
 
   void Shutdown() {
+    slab_ = nullptr;
+    slab_length_ = 0;
     if (cache_) cache_->Close();
     cache_.reset();
     if (data_ != nullptr) data_->open.erase(this);
@@ -114,20 +124,42 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     return false;
   }
 
-  Napi::Value Get(const Napi::CallbackInfo& info) {
+  // setSlab(buffer): where getInto writes values. JavaScript hands out views
+  // of this slab, a fresh one whenever it fills up, the way Buffer.allocUnsafe
+  // uses its pool: creating a Buffer through N-API per lookup costs several
+  // times the lookup itself, and the slab is private memory, never the mapping.
+  Napi::Value SetSlab(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    const uint8_t* data;
+    size_t length;
+    if (!BytesOf(info[0], &data, &length) || length < scratch_.size()) {
+      return ThrowType(env, "slab must be a Buffer of at least blocksize bytes");
+    }
+    slab_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    slab_ = const_cast<uint8_t*>(data);
+    slab_length_ = length;
+    return env.Undefined();
+  }
+
+  // getInto(key, offset) -> value length written at slab[offset], or -1 on a miss.
+  Napi::Value GetInto(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
     const uint8_t* key;
     size_t key_length;
     if (!BytesOf(info[0], &key, &key_length)) return ThrowType(env, "key must be a Buffer");
-    uint32_t length = 0;
-    if (cache_->table().Get(key, key_length, scratch_.data(), &length, tlsshm::NowMs()) !=
-        tlsshm::GetResult::kHit) {
-      return env.Undefined();
+    uint32_t offset;
+    if (slab_ == nullptr || !Uint32Of(info[1], &offset) || offset > slab_length_ ||
+        slab_length_ - offset < scratch_.size()) {
+      return ThrowType(env, "offset must leave blocksize bytes in the slab");
     }
-    // A copy, never a view into the mapping: the mapping can be unmapped, and
-    // external buffers over addon memory are refused by some runtimes.
-    return Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), length);
+    uint32_t length = 0;
+    if (cache_->table().Get(key, key_length, slab_ + offset, &length, tlsshm::NowMs()) !=
+        tlsshm::GetResult::kHit) {
+      return Napi::Number::New(env, -1);
+    }
+    return Napi::Number::New(env, length);
   }
 
   // set(key, value, ttlMs) -> 0 inserted, 1 replaced, 2 too large, 3 lock failed
@@ -260,7 +292,10 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   }
 
   std::unique_ptr<Cache> cache_;
-  std::vector<uint8_t> scratch_;
+  std::vector<uint8_t> scratch_;  // only its size is used: blocksize
+  Napi::ObjectReference slab_ref_;
+  uint8_t* slab_ = nullptr;
+  size_t slab_length_ = 0;
   AddonData* data_ = nullptr;
 };
 

@@ -32,7 +32,10 @@ export const enum SetStatus {
 }
 
 export interface NativeCache {
-  get(key: Uint8Array): Buffer | undefined;
+  /** Registers the slab that getInto writes values into (see SharedCache.get). */
+  setSlab(slab: Buffer): void;
+  /** Copies the value for `key` to slab[offset..]; returns its length, or -1 on a miss. */
+  getInto(key: Uint8Array, offset: number): number;
   set(key: Uint8Array, value: Uint8Array, ttlMs: number): SetStatus;
   delete(key: Uint8Array): boolean;
   sweep(): number;
