@@ -141,8 +141,11 @@ bool Cache::AcquireLease(uint64_t now_ms, uint64_t stale_ms) {
   Header* h = segment_->header();
   const uint32_t me = uint32_t(getpid());
   const uint32_t holder = h->lease_pid;
-  const bool take = holder == 0 || holder == me || !ProcessAlive(pid_t(holder)) ||
-                    now_ms - h->lease_renewed_ms > stale_ms;
+  // Clocks of different processes may disagree by a few ms: a renewal "in the
+  // future" is fresh, not stale.
+  const uint64_t renewed = h->lease_renewed_ms;
+  const bool stale = now_ms > renewed && now_ms - renewed > stale_ms;
+  const bool take = holder == 0 || holder == me || !ProcessAlive(pid_t(holder)) || stale;
   if (take) {
     StoreRelaxed(h->lease_pid, me);
     StoreRelaxed(h->lease_renewed_ms, now_ms);
