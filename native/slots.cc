@@ -208,7 +208,11 @@ uint32_t Table::Evict(uint64_t now_ms) {
       victim = i + 1;
     }
   }
-  StoreRelaxed(header_->evict_hand, (hand + kEvictionSample) % items_);
+  // The next sample starts just after the victim (a clock hand): with one
+  // timeout for all items this evicts in insertion order, and the slot just
+  // refilled is sampled last, so a burst of sets within one millisecond (equal
+  // expiries) does not keep evicting the newest item.
+  StoreRelaxed(header_->evict_hand, victim != 0 ? victim % items_ : (hand + kEvictionSample) % items_);
   if (victim == 0) return 0;
   Count(soonest <= now_ms ? kExpired : kEvictions);
   Unchain(victim - 1);

@@ -120,8 +120,11 @@ export function segmentBytes(items: number, blocksize: number, maxKeyLength = DE
   const align = (v: number, a: number) => Math.ceil(v / a) * a;
   let buckets = 2;
   while (buckets < items) buckets *= 2;
-  const fixed = 4096 + 128 * 448; // header and counter stripes, rounded up
-  return align(fixed + 4 * buckets + items * align(32 + maxKeyLength, 8) + items * align(blocksize, 8), 4096);
+  // sizeof(Header) is 384 (a multiple of 64; the robust mutex is 40 bytes on
+  // glibc and musl), then kStripes × sizeof(Stripe) = 128 × 448 bytes.
+  const metaOffset = align(384 + 128 * 448 + 4 * buckets, 64);
+  const blocksOffset = align(metaOffset + items * align(32 + maxKeyLength, 8), 64);
+  return align(blocksOffset + items * align(blocksize, 8), 4096);
 }
 
 export class SharedCache {
