@@ -1,0 +1,53 @@
+'use strict';
+// Recorded results: bench/results/<name>.json holds everything a run measured;
+// <name>.md (a table with ratios) and <name>.svg (a bar chart) are derived from
+// it, by the renderer of its benchmark kind, and can be regenerated at any time
+// (`npm run bench:report`).
+const fs = require('node:fs');
+const path = require('node:path');
+const { renderSvg } = require('./chart');
+
+const DEFAULT_DIR = path.join(__dirname, '..', 'results');
+
+/** The renderer for a result's benchmark kind: { markdown(result), chart(result) }. */
+function rendererFor(result) {
+  switch (result.benchmark) {
+    case 'micro':
+      return require('../micro/render');
+    case 'tls':
+      return require('../tls/render');
+    default:
+      throw new Error(`unknown benchmark kind '${result.benchmark}'`);
+  }
+}
+
+/** Writes <name>.md and <name>.svg beside <name>.json. Returns the three paths. */
+async function render(dir, name, result) {
+  const renderer = rendererFor(result);
+  const md = path.join(dir, `${name}.md`);
+  const svg = path.join(dir, `${name}.svg`);
+  fs.writeFileSync(md, renderer.markdown(result, { svgFile: `${name}.svg` }));
+  fs.writeFileSync(svg, await renderSvg(renderer.chart(result)));
+  return { json: path.join(dir, `${name}.json`), md, svg };
+}
+
+/** Records a run: writes <dir>/<name>.json, then its markdown and chart. */
+async function writeResult(dir, name, result) {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(result, null, 2) + '\n');
+  return render(dir, name, result);
+}
+
+/** Re-renders the markdown and chart of every <name>.json in `dir`. */
+async function renderAll(dir) {
+  const done = [];
+  for (const file of fs.readdirSync(dir).sort()) {
+    if (!file.endsWith('.json')) continue;
+    const name = file.slice(0, -'.json'.length);
+    const result = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+    done.push(await render(dir, name, result));
+  }
+  return done;
+}
+
+module.exports = { DEFAULT_DIR, writeResult, render, renderAll };

@@ -1,0 +1,105 @@
+'use strict';
+// npm run bench:micro [-- --duration 2 --rounds 3 --items 10000 --workers 1,2 --drivers shm,map,lmdb,ipc --results DIR]
+//
+// Store micro-benchmark: get and set latency (median, p99) and throughput,
+// from cluster worker processes, for this project's shared-memory cache, an
+// in-process Map, lmdb-js and IPC to the primary (strong-cluster-tls-store),
+// with 1 and 2 worker processes at once, and the shm get with a stats poller
+// running. Each (store, worker count) trial runs in a fresh process tree.
+// Writes <results>/micro.json, micro.md and micro.svg, and prints the table.
+const { fork } = require('node:child_process');
+const path = require('node:path');
+const { parseArgs, list } = require('../lib/args');
+const { describeMachine } = require('../lib/machine');
+const { DEFAULT_DIR, writeResult } = require('../lib/results');
+const { NAMES } = require('./drivers');
+
+const DEFAULTS = {
+  /** Seconds per timed phase, per worker. */
+  duration: 2,
+  /** Seconds of unmeasured warm-up before an op's first phase. */
+  warmup: 0.5,
+  /** Rounds of (get, get with stats poller, set); the figures are medians over rounds. */
+  rounds: 3,
+  /** Items in the warm table (all gets hit). */
+  items: 10000,
+  /** Slots of the shm table (0 = twice the items). */
+  capacity: 0,
+  blocksize: 256,
+  keyBytes: 32,
+  valueBytes: 200,
+  /** Seconds items live (long enough never to expire during a run). */
+  ttl: 3600,
+  /** Stats poller interval in ms (0 = no poller phase). */
+  pollMs: 100,
+  /** Target duration of one timed batch of synchronous calls, in ns. */
+  targetBatchNs: 20000,
+  workers: '1,2',
+  drivers: NAMES.join(','),
+  results: DEFAULT_DIR,
+  /** Name of the result files. */
+  name: 'micro',
+};
+
+function runTrial(params) {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(__dirname, 'trial.js'), [JSON.stringify(params)], { stdio: 'inherit' });
+    let result;
+    child.on('message', (msg) => {
+      result = msg;
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (result && code === 0) resolve(result);
+      else reject(new Error(`trial ${params.driver} x${params.workers} exited with ${signal || code}`));
+    });
+  });
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2), DEFAULTS);
+  const drivers = list(args.drivers);
+  const workerCounts = list(args.workers).map(Number);
+  const params = {
+    duration: args.duration,
+    warmup: args.warmup,
+    rounds: args.rounds,
+    items: args.items,
+    capacity: args.capacity || args.items * 2,
+    blocksize: args.blocksize,
+    keyBytes: args.keyBytes,
+    valueBytes: args.valueBytes,
+    ttl: args.ttl,
+    pollMs: args.pollMs,
+    targetBatchNs: args.targetBatchNs,
+  };
+  const machine = describeMachine();
+  const startedAt = new Date().toISOString();
+  const trials = [];
+  for (const workers of workerCounts) {
+    for (const driver of drivers) {
+      process.stderr.write(`micro: ${driver} with ${workers} worker(s)...\n`);
+      trials.push(await runTrial({ ...params, driver, workers }));
+    }
+  }
+  const result = {
+    benchmark: 'micro',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { ...machine, loadAverageAfter: describeMachine().loadAverage },
+    parameters: { ...params, workers: workerCounts, drivers },
+    method:
+      'Synchronous ops are timed in batches with process.hrtime.bigint(); per-op latency = (batch time - timer overhead) / batch ' +
+      'size; median and p99 over batches (p99 of batch averages). Async ops (IPC) are timed one by one. Throughput = ops / ' +
+      'elapsed time per worker, summed over workers. Each figure is the median over rounds.',
+    trials,
+  };
+  const files = await writeResult(args.results, args.name, result);
+  process.stdout.write(require('./render').markdown(result, { svgFile: `${args.name}.svg` }));
+  process.stderr.write(`wrote ${files.json}, ${files.md}, ${files.svg}\n`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

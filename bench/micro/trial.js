@@ -1,0 +1,144 @@
+'use strict';
+// One trial of the store micro-benchmark, in a process of its own: this
+// process is the cluster primary. It sets the store up through the driver
+// (IPC stores need the primary's side), forks the workers, has one worker (or
+// every worker, for per-process stores) fill the table, then runs the timed
+// phases in all workers at once and pools what they measured.
+// Started by run.js with fork(); the trial's parameters come as JSON in argv[2]
+// and the result goes back with process.send().
+const cluster = require('node:cluster');
+const path = require('node:path');
+const { loadDriver } = require('./drivers');
+const { summarize, median, round } = require('../lib/summary');
+
+function once(worker, type) {
+  return new Promise((resolve, reject) => {
+    const onMessage = (msg) => {
+      if (msg && msg.type === type) {
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        resolve(msg);
+      }
+    };
+    const onExit = (code) => reject(new Error(`worker ${worker.process.pid} exited (${code}) while waiting for '${type}'`));
+    worker.on('message', onMessage);
+    worker.once('exit', onExit);
+  });
+}
+
+/** Pools one phase's worker results: latency over every batch of every worker, throughput summed. */
+function pool(results) {
+  const all = [];
+  let ops = 0;
+  let hits = 0;
+  let opsPerSec = 0;
+  for (const r of results) {
+    for (const v of r.perOpNs) all.push(v);
+    ops += r.ops;
+    hits += r.hits;
+    opsPerSec += r.ops / (r.elapsedNs / 1e9);
+  }
+  const s = summarize(all);
+  return {
+    medianNs: s.median,
+    p99Ns: s.p99,
+    opsPerSec,
+    ops,
+    okRatio: ops ? hits / ops : 0,
+    batch: results[0].batch,
+    samples: s.count,
+    perWorkerOpsPerSec: results.map((r) => round(r.ops / (r.elapsedNs / 1e9))),
+  };
+}
+
+/** The figure of an op over the rounds: the median of each statistic. */
+function overRounds(rounds) {
+  return {
+    medianNs: round(median(rounds.map((r) => r.medianNs))),
+    p99Ns: round(median(rounds.map((r) => r.p99Ns))),
+    opsPerSec: round(median(rounds.map((r) => r.opsPerSec))),
+    okRatio: Math.min(...rounds.map((r) => r.okRatio)),
+    batch: rounds[0].batch,
+    rounds: rounds.map((r) => ({
+      medianNs: round(r.medianNs),
+      p99Ns: round(r.p99Ns),
+      opsPerSec: round(r.opsPerSec),
+      perWorkerOpsPerSec: r.perWorkerOpsPerSec,
+      ops: r.ops,
+      samples: r.samples,
+    })),
+  };
+}
+
+async function main() {
+  const params = JSON.parse(process.argv[2]);
+  const driver = loadDriver(params.driver);
+  const primary = await driver.setupPrimary(params);
+  const startCpu = process.cpuUsage();
+
+  cluster.setupPrimary({ exec: path.join(__dirname, 'worker.js'), silent: false });
+  const workers = [];
+  for (let i = 0; i < params.workers; i++) {
+    workers.push(
+      cluster.fork({ ...primary.env, BENCH_PARAMS: JSON.stringify(params), BENCH_WORKER_INDEX: String(i) }),
+    );
+  }
+  const ready = await Promise.all(workers.map((w) => once(w, 'ready')));
+
+  const warmers = driver.warmInEveryWorker ? workers : workers.slice(0, 1);
+  const warmed = await Promise.all(warmers.map((w) => { const p = once(w, 'warmed'); w.send({ cmd: 'warm' }); return p; }));
+
+  // The phases of one round. A stats poller (issue 4) runs in this process,
+  // which is not a worker, during the 'getPolled' phase only; the plain 'get'
+  // phase of the same round is its reference.
+  const phases = [{ name: 'get', op: 'get' }];
+  if (driver.statsPoller && primary.pollStats && params.pollMs > 0) phases.push({ name: 'getPolled', op: 'get', poll: true });
+  phases.push({ name: 'set', op: 'set' });
+
+  const byPhase = {};
+  for (let round = 0; round < params.rounds; round++) {
+    for (const phase of phases) {
+      let timer;
+      let polls = 0;
+      if (phase.poll) {
+        timer = setInterval(() => {
+          primary.pollStats();
+          polls++;
+        }, params.pollMs);
+      }
+      const message = { cmd: 'run', op: phase.op, durationNs: params.duration * 1e9, warmupNs: params.warmup * 1e9 };
+      const results = await Promise.all(workers.map((w) => { const p = once(w, 'result'); w.send(message); return p; }));
+      if (timer) clearInterval(timer);
+      const pooled = pool(results);
+      if (phase.poll) pooled.polls = polls;
+      (byPhase[phase.name] ||= []).push(pooled);
+    }
+  }
+
+  const primaryCpu = process.cpuUsage(startCpu);
+  const describe = primary.describe ? primary.describe() : {};
+  await Promise.all(workers.map((w) => new Promise((resolve) => { w.once('exit', resolve); w.send({ cmd: 'exit' }); })));
+  await primary.close();
+
+  const ops = {};
+  for (const [name, rounds] of Object.entries(byPhase)) {
+    ops[name] = overRounds(rounds);
+    if (name === 'getPolled') ops[name].pollsPerRound = rounds.map((r) => r.polls);
+  }
+  process.send({
+    driver: driver.name,
+    label: driver.label,
+    async: driver.async,
+    workers: params.workers,
+    store: describe,
+    timerOverheadNs: median(ready.map((r) => r.timerOverheadNs)),
+    warmMs: Math.max(...warmed.map((w) => w.ms)),
+    primaryCpuMs: round((primaryCpu.user + primaryCpu.system) / 1000),
+    ops,
+  });
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
