@@ -3,6 +3,7 @@
  * usable synchronously from every process that opens it.
  */
 import path from 'node:path';
+import { markAsUntransferable } from 'node:worker_threads';
 import { fromNative, TlsShmCacheError } from './errors';
 import { loadNative, NativeCache, NativeStats, SetStatus } from './native';
 import {
@@ -237,6 +238,10 @@ export class SharedCache {
 
   #newSlab(): void {
     this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, this.#blocksize * 4));
+    // Values handed out share the slab: transferring one value's ArrayBuffer
+    // (postMessage, structuredClone) would empty all the others, as it would
+    // for Node's own Buffer pool, which Node marks the same way.
+    markAsUntransferable(this.#slab.buffer);
     this.#slabOffset = 0;
     this.#native.setSlab(this.#slab);
   }

@@ -45,7 +45,8 @@ export function checkOptions<T extends object>(
 /** An integer in [min, max]; `undefined` gives the default. */
 export function checkInteger(value: unknown, name: string, min: number, max: number, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value)) throw typeError(`${name} must be a number, got ${describe(value)}`);
+  // NaN is a number of the wrong value: a RangeError, as in Node's own validators.
+  if (typeof value !== 'number') throw typeError(`${name} must be a number, got ${describe(value)}`);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw rangeError(`${name} must be an integer from ${min} to ${max}, got ${describe(value)}`);
   }
@@ -55,7 +56,8 @@ export function checkInteger(value: unknown, name: string, min: number, max: num
 /** A finite number in [min, max]; `undefined` gives the default. */
 export function checkNumber(value: unknown, name: string, min: number, max: number, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value)) throw typeError(`${name} must be a number, got ${describe(value)}`);
+  // NaN is a number of the wrong value: a RangeError, as in Node's own validators.
+  if (typeof value !== 'number') throw typeError(`${name} must be a number, got ${describe(value)}`);
   if (!(value >= min && value <= max)) throw rangeError(`${name} must be from ${min} to ${max}, got ${describe(value)}`);
   return value;
 }

@@ -365,3 +365,15 @@ t.test('segmentBytes(items, blocksize, maxKeyLength) is exactly the size stats r
     cache.close();
   }
 });
+
+t.test('transferring one returned value to another thread leaves the other returned values intact', async (t) => {
+  const cache = small(t);
+  cache.set(key('a'), key('value a'));
+  cache.set(key('b'), key('value b'));
+  const a = cache.get(key('a'))!;
+  const b = cache.get(key('b'))!;
+  // What postMessage(b, [b.buffer]) does to the ArrayBuffer behind b.
+  structuredClone(b.buffer, { transfer: [b.buffer as ArrayBuffer] });
+  t.equal(a.toString(), 'value a');
+  t.equal(cache.get(key('a'))!.toString(), 'value a', 'later gets still work');
+});
