@@ -6,6 +6,7 @@
 //                                 ThreadSanitizer sees every racing access;
 //                             (b) each thread opens its own Cache (its own
 //                                 mapping and counter stripe), as processes do.
+//   stress probe              starts and exits (run.sh checks the TSan runtime)
 //   stress processes [scale]  forked writers SIGKILLed again and again mid-write
 //                             while a reader process checks every value (ASan).
 //
@@ -302,9 +303,11 @@ int RunProcesses(uint32_t scale) {
   std::fflush(stderr);
   int stop[2];
   if (pipe(stop) != 0) return 1;
+  const pid_t parent = getpid();
   pid_t reader = fork();
   if (reader < 0) return 1;
   if (reader == 0) {
+    tlstest::DieWithParent(parent);
     close(stop[1]);
     ReaderChild(handle, stop[0]);
   }
@@ -316,6 +319,7 @@ int RunProcesses(uint32_t scale) {
   auto spawn = [&](int w) {
     writers[w] = fork();
     if (writers[w] == 0) {
+      tlstest::DieWithParent(parent);
       close(stop[1]);
       WriterChild(handle, rng.Next());
     }
@@ -391,7 +395,9 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "threads";
   const uint32_t scale = argc > 2 ? uint32_t(std::max(1, std::atoi(argv[2]))) : 1;
   int failures;
-  if (mode == "threads") {
+  if (mode == "probe") {
+    return 0;  // run.sh: does this sanitizer runtime start at all on this kernel?
+  } else if (mode == "threads") {
     failures = RunThreads(scale);
   } else if (mode == "processes") {
     failures = RunProcesses(scale);

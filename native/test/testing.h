@@ -5,11 +5,13 @@
 // by run.sh with sanitizers and must build wherever g++ does.
 #pragma once
 
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -81,6 +83,13 @@ std::string Show(const T& v) {
 // Exits at once (no destructors, no atexit): for forked children, which must
 // not unmap or unlink what the parent still uses.
 [[noreturn]] inline void ChildExit(int code) { _exit(code); }
+
+// Call first thing in a forked child that could outlive a parent killed by a
+// timeout (one that loops or stops itself): the kernel then kills it too.
+inline void DieWithParent(pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(9);
+}
 
 // Waits for `pid`; returns its exit code, 128 + signal if it was killed, -1 on error.
 inline int Wait(pid_t pid) {

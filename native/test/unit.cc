@@ -544,9 +544,11 @@ void TestStoppedWriterTimesOutThenRecovers() {
   REQUIRE(c != nullptr);
   Table& t = c->table();
   const std::string handle = c->segment().handle();
+  const pid_t parent = getpid();
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
+    tlstest::DieWithParent(parent);
     Error ce;
     std::unique_ptr<Cache> child = Cache::Open(handle, &ce);
     if (child == nullptr || !child->table().Lock()) tlstest::ChildExit(2);
