@@ -286,14 +286,16 @@ export function collectStats(source: StatsSource): PromClientMetric[] {
       { code: 'ERR_INVALID_ARG_TYPE' },
     );
   }
-  // A registry asks every metric for its values in one synchronous run; read
-  // the segment once for all of them and forget it on the next tick so the
-  // following scrape sees fresh counters.
+  // A registry asks every metric for its values in one synchronous loop; read
+  // the segment once for all of them and forget the snapshot at the next
+  // microtask, before any code that awaited the scrape can run, so the next
+  // scrape sees fresh counters. (process.nextTick would be too late: inside a
+  // promise chain it runs only after the chain's continuations.)
   let current: StatsDocument | undefined;
   const snapshot = (): StatsDocument => {
     if (current === undefined) {
       current = buildStatsDocument(read());
-      process.nextTick(() => {
+      queueMicrotask(() => {
         current = undefined;
       });
     }
