@@ -1,0 +1,127 @@
+'use strict';
+// tls.json -> tls.md (a table per balancer and client kind, with ratios and
+// the targets) and the chart spec.
+const { rate, times, pct, table, machineLine } = require('../lib/format');
+
+function cellOf(result, store, balancer, client, concurrency) {
+  return result.cells.find((c) => c.store === store && c.balancer === balancer && c.client === client && c.concurrency === concurrency);
+}
+
+const signed = (x) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${pct(x)}` : '–');
+
+/** The issue's targets, each with the measured figure and whether it was met. */
+function targets(result) {
+  const p = result.parameters;
+  const rows = [];
+  const has = (s) => p.stores.includes(s);
+  for (const balancer of p.balancers) {
+    for (const c of p.concurrency) {
+      const where = `${result.labels.balancers[balancer]}, concurrency ${c}`;
+      if (p.clients.includes('tls12-id') && has('shm')) {
+        const shm = cellOf(result, 'shm', balancer, 'tls12-id', c);
+        if (has('ipc')) {
+          const ipc = cellOf(result, 'ipc', balancer, 'tls12-id', c);
+          const ratio = shm && ipc ? shm.handshakesPerSec / ipc.handshakesPerSec : NaN;
+          rows.push({ name: `TLS 1.2 session ID, ${where}: shm handshakes/s ≥ IPC`, shown: `${times(ratio)} of IPC`, met: Number.isFinite(ratio) ? ratio >= 1 : undefined });
+        }
+        if (shm) rows.push({ name: `TLS 1.2 session ID, ${where}: shm resumption ≥ 99 %`, shown: pct(shm.resumption), met: shm.resumption >= 0.99 });
+      }
+      if (p.clients.includes('tls13-ticket') && has('shm') && has('none')) {
+        const none = cellOf(result, 'none', balancer, 'tls13-ticket', c);
+        const shm = cellOf(result, 'shm', balancer, 'tls13-ticket', c);
+        const ipc = has('ipc') ? cellOf(result, 'ipc', balancer, 'tls13-ticket', c) : undefined;
+        if (none && shm) {
+          const cost = 1 - shm.handshakesPerSec / none.handshakesPerSec;
+          const ipcCost = ipc ? `; IPC store: ${signed(1 - ipc.handshakesPerSec / none.handshakesPerSec)}` : '';
+          if (balancer === 'rr') {
+            rows.push({ name: `TLS 1.3 tickets, ${where}: attaching shm costs ≤ 1 % of handshakes/s`, shown: `${signed(cost)}${ipcCost}`, met: cost <= 0.01 });
+          } else {
+            rows.push({ name: `TLS 1.3 tickets, ${where}: shm's shared ticket key resumes ≥ 99 % (no store: ${pct(none.resumption)})`, shown: pct(shm.resumption), met: shm.resumption >= 0.99 });
+          }
+        }
+      }
+    }
+  }
+  return rows;
+}
+
+function markdown(result, { svgFile } = {}) {
+  const p = result.parameters;
+  let md = `# TLS handshake benchmark\n\n`;
+  md += `A ${p.workers}-worker Node cluster; clients open new connections and resume their session each time; `;
+  md += `${p.duration} s measured after ${p.warmup} s of warm-up${p.repeat > 1 ? `, median of ${p.repeat} repeats` : ''}. Run ${result.startedAt}.\n\n`;
+  md += `Machine: ${machineLine(result.machine)}\n\n`;
+  if (svgFile) md += `![TLS handshake benchmark](${svgFile})\n\n`;
+  for (const balancer of p.balancers) {
+    for (const client of p.clients) {
+      md += `## ${result.labels.clients[client]} — ${result.labels.balancers[balancer]}\n\n`;
+      const header = ['store'];
+      for (const c of p.concurrency) header.push(`c=${c} handshakes/s`, `÷ no store`, `resumed`, `server CPU µs/handshake`);
+      const rows = p.stores.map((store) => {
+        const row = [result.labels.stores[store]];
+        for (const c of p.concurrency) {
+          const cell = cellOf(result, store, balancer, client, c);
+          const none = cellOf(result, 'none', balancer, client, c);
+          if (!cell) {
+            row.push('–', '–', '–', '–');
+            continue;
+          }
+          row.push(
+            rate(cell.handshakesPerSec),
+            none ? times(cell.handshakesPerSec / none.handshakesPerSec) : '–',
+            pct(cell.resumption),
+            cell.cpuUsPerHandshake === null ? '–' : cell.cpuUsPerHandshake.toFixed(0),
+          );
+        }
+        return row;
+      });
+      md += table(header, rows) + '\n';
+    }
+  }
+  md += `## Targets (issue 5)\n\n`;
+  md += table(['target', 'measured', 'met'], targets(result).map((t) => [t.name, t.shown, t.met === undefined ? 'not measured' : t.met ? 'yes' : '**no**']));
+  md += `\nHow: ${result.method}\n`;
+  return md;
+}
+
+/** Bar charts: handshakes/s and resumption per store, by client kind x balancer, concurrency side by side. */
+function chart(result) {
+  const values = result.cells.map((c) => ({
+    store: result.labels.stores[c.store],
+    client: result.labels.clients[c.client],
+    balancer: result.labels.balancers[c.balancer],
+    concurrency: `concurrency ${c.concurrency}`,
+    handshakesPerSec: c.handshakesPerSec,
+    resumedPct: c.resumption * 100,
+  }));
+  const order = result.parameters.stores.map((s) => result.labels.stores[s]);
+  const panel = (field, title) => ({
+    facet: {
+      column: { field: 'client', type: 'nominal', title: null, sort: result.parameters.clients.map((k) => result.labels.clients[k]), header: { labelLimit: 400, labelFontWeight: 'bold' } },
+      row: { field: 'balancer', type: 'nominal', title: null, sort: result.parameters.balancers.map((k) => result.labels.balancers[k]), header: { labelLimit: 400, labelFontWeight: 'bold' } },
+    },
+    spec: {
+      width: 220,
+      height: 160,
+      mark: 'bar',
+      encoding: {
+        x: { field: 'store', type: 'nominal', title: null, sort: order, axis: { labelAngle: -30, labelLimit: 240 } },
+        xOffset: { field: 'concurrency', type: 'nominal' },
+        y: { field, type: 'quantitative', title },
+        color: { field: 'concurrency', type: 'nominal', title: 'clients in parallel' },
+        tooltip: [{ field: 'store' }, { field: 'client' }, { field: 'balancer' }, { field: 'concurrency' }, { field, format: '.4~s' }],
+      },
+    },
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: {
+      text: `TLS handshakes with session resumption, ${result.parameters.workers}-worker cluster`,
+      subtitle: `${result.machine.cpuModel}, ${result.machine.cores} cores, Node ${result.machine.node}, OpenSSL ${result.machine.nodeOpenssl}`,
+    },
+    data: { values },
+    vconcat: [panel('handshakesPerSec', 'handshakes/s (higher is better)'), panel('resumedPct', 'resumed, %')],
+  };
+}
+
+module.exports = { markdown, chart, targets };

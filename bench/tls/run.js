@@ -1,0 +1,234 @@
+'use strict';
+// npm run bench:tls [-- --workers 2 --duration 3 --warmup 1 --stores none,map,ipc,shm
+//                      --clients tls12-id,tls13-ticket --balancers rr,handoff --concurrency 1,10 --results DIR]
+//
+// TLS handshake benchmark: a real cluster (server.js, its own process tree)
+// and a load generator (client.js: openssl s_time processes) opening new TLS
+// connections and resuming their session each time, for each cell of
+// store x client kind x balancer x concurrency. Per cell: handshakes/s and
+// resumption rate counted by the servers over a fixed window after a warm-up,
+// and server CPU (workers + primary) per handshake.
+// Writes <results>/tls.json, tls.md and tls.svg, and prints the tables.
+const { fork } = require('node:child_process');
+const path = require('node:path');
+const { parseArgs, list } = require('../lib/args');
+const { describeMachine } = require('../lib/machine');
+const { DEFAULT_DIR, writeResult } = require('../lib/results');
+const { packageVersion } = require('../lib/versions');
+const { round } = require('../lib/summary');
+const { makeCertificate } = require('./cert');
+const { startClients, KINDS } = require('./client');
+const { NAMES: STORES, loadStore } = require('./stores');
+const { balancers, NAMES: BALANCERS } = require('./balancers');
+
+const DEFAULTS = {
+  workers: 2,
+  /** Seconds of the measured window of each cell. */
+  duration: 3,
+  /** Seconds of load before the window opens. */
+  warmup: 1,
+  stores: STORES.join(','),
+  clients: Object.keys(KINDS).join(','),
+  balancers: BALANCERS.join(','),
+  concurrency: '1,10',
+  /** Times the whole matrix is run; figures are medians over repeats. */
+  repeat: 1,
+  results: DEFAULT_DIR,
+  name: 'tls',
+};
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Starts server.js; resolves to { port, snapshot(), stop() }. */
+async function startServer(params) {
+  const child = fork(path.join(__dirname, 'server.js'), [JSON.stringify(params)], { stdio: 'inherit' });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal || code)));
+  const next = (type) =>
+    new Promise((resolve, reject) => {
+      const onMessage = (msg) => {
+        if (msg.type !== type) return;
+        child.off('message', onMessage);
+        resolve(msg);
+      };
+      child.on('message', onMessage);
+      exited.then((how) => reject(new Error(`TLS server exited (${how}) while waiting for '${type}'`)));
+    });
+  const ready = await withTimeout(next('ready'), 30000, 'TLS server start');
+  return {
+    port: ready.port,
+    snapshot: () => {
+      const p = next('snapshot');
+      child.send({ cmd: 'snapshot' });
+      return withTimeout(p, 10000, 'snapshot');
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.send({ cmd: 'stop' });
+        try {
+          await withTimeout(exited, 10000, 'TLS server stop');
+        } catch {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      }
+    },
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+const cpuUs = (c) => c.user + c.system;
+
+/** The cell's figures from two snapshots of the server. */
+function figures(a, b) {
+  const seconds = Number(BigInt(b.atNs) - BigInt(a.atNs)) / 1e9;
+  let handshakes = 0;
+  let resumed = 0;
+  let clientErrors = 0;
+  let workerCpu = 0;
+  const perWorker = [];
+  const byProtocol = {};
+  for (const wb of b.workers) {
+    const wa = a.workers.find((w) => w.pid === wb.pid);
+    const h = wb.handshakes - wa.handshakes;
+    handshakes += h;
+    resumed += wb.resumed - wa.resumed;
+    clientErrors += wb.clientErrors - wa.clientErrors;
+    workerCpu += cpuUs(wb.cpu) - cpuUs(wa.cpu);
+    perWorker.push(h);
+    for (const [proto, row] of Object.entries(wb.byProtocol)) {
+      const before = wa.byProtocol[proto] || { handshakes: 0, resumed: 0 };
+      const out = (byProtocol[proto] ||= { handshakes: 0, resumed: 0 });
+      out.handshakes += row.handshakes - before.handshakes;
+      out.resumed += row.resumed - before.resumed;
+    }
+  }
+  const primaryCpu = cpuUs(b.primaryCpu) - cpuUs(a.primaryCpu);
+  return {
+    seconds: round(seconds),
+    handshakes,
+    handshakesPerSec: round(handshakes / seconds),
+    resumption: handshakes ? round(resumed / handshakes) : 0,
+    cpuUsPerHandshake: handshakes ? round((workerCpu + primaryCpu) / handshakes) : null,
+    workerCpuUsPerHandshake: handshakes ? round(workerCpu / handshakes) : null,
+    primaryCpuUsPerHandshake: handshakes ? round(primaryCpu / handshakes) : null,
+    serverCpuCores: round((workerCpu + primaryCpu) / 1e6 / seconds),
+    perWorkerHandshakes: perWorker,
+    byProtocol,
+    clientErrors,
+  };
+}
+
+async function runCell(base, cell) {
+  const server = await startServer({ ...base, ...cell });
+  let clients;
+  try {
+    // The clients would run past the window; they are stopped once it closes.
+    const seconds = base.warmup + base.duration + 2;
+    clients = startClients({ port: server.port, kind: cell.client, concurrency: cell.concurrency, seconds });
+    await sleep(base.warmup * 1000);
+    const a = await server.snapshot();
+    await sleep(base.duration * 1000);
+    const b = await server.snapshot();
+    clients.kill();
+    const c = await withTimeout(clients.done, 15000, 's_time clients');
+    return {
+      ...cell,
+      ...figures(a, b),
+      // What the clients saw over their whole run (warm-up included).
+      clientConnections: c.connections,
+      clientResumption: c.connections ? round(c.resumed / c.connections) : 0,
+      clientFailures: c.failed,
+      clientErrors: c.errors,
+      storeInfo: b.store,
+    };
+  } finally {
+    if (clients) clients.kill();
+    await server.stop();
+  }
+}
+
+/** One figure per cell over the repeats: the median repeat by handshakes/s. */
+function medianRepeat(runs) {
+  const sorted = [...runs].sort((x, y) => x.handshakesPerSec - y.handshakesPerSec);
+  const mid = sorted[(sorted.length - 1) >> 1];
+  return runs.length === 1 ? mid : { ...mid, repeats: runs.map((r) => ({ handshakesPerSec: r.handshakesPerSec, resumption: r.resumption, cpuUsPerHandshake: r.cpuUsPerHandshake })) };
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2), DEFAULTS);
+  const stores = list(args.stores);
+  const clients = list(args.clients);
+  const chosenBalancers = list(args.balancers);
+  const concurrency = list(args.concurrency).map(Number);
+  for (const s of stores) loadStore(s);
+  for (const c of clients) if (!KINDS[c]) throw new Error(`unknown client kind '${c}'`);
+  for (const b of chosenBalancers) if (!balancers[b]) throw new Error(`unknown balancer '${b}'`);
+
+  const cert = makeCertificate();
+  const machine = describeMachine();
+  const startedAt = new Date().toISOString();
+  const base = { workers: args.workers, duration: args.duration, warmup: args.warmup, keyFile: cert.keyFile, certFile: cert.certFile };
+  const runs = new Map();
+  try {
+    for (let r = 0; r < args.repeat; r++) {
+      for (const balancer of chosenBalancers) {
+        for (const client of clients) {
+          for (const c of concurrency) {
+            for (const store of stores) {
+              const cell = { store, balancer, client, concurrency: c };
+              process.stderr.write(`tls: ${store} / ${client} / ${balancer} / c=${c}${args.repeat > 1 ? ` (repeat ${r + 1})` : ''}... `);
+              const out = await runCell(base, cell);
+              process.stderr.write(`${out.handshakesPerSec} handshakes/s, ${(out.resumption * 100).toFixed(1)} % resumed\n`);
+              const key = JSON.stringify(cell);
+              if (!runs.has(key)) runs.set(key, []);
+              runs.get(key).push(out);
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    cert.cleanup();
+  }
+  const result = {
+    benchmark: 'tls',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: { ...machine, loadAverageAfter: describeMachine().loadAverage },
+    parameters: { workers: args.workers, duration: args.duration, warmup: args.warmup, repeat: args.repeat, stores, clients, balancers: chosenBalancers, concurrency },
+    labels: {
+      stores: Object.fromEntries(stores.map((s) => [s, loadStore(s).label])),
+      clients: Object.fromEntries(clients.map((c) => [c, KINDS[c].label])),
+      balancers: Object.fromEntries(chosenBalancers.map((b) => [b, balancers[b].label])),
+    },
+    versions: {
+      'strong-cluster-tls-store': packageVersion('strong-cluster-tls-store'),
+      'strong-store-cluster': packageVersion('strong-store-cluster'),
+    },
+    method:
+      'Load: `concurrency` openssl s_time -reuse -www / processes in parallel (C client, little CPU per connection); each resumes ' +
+      'its session on every new connection. Server: Node cluster, RSA-2048 certificate, one tiny HTTP response per connection. ' +
+      'Handshakes and resumptions are counted by the workers (secureConnection, isSessionReused) over a window that opens after ' +
+      'the warm-up; CPU per handshake = process.cpuUsage() of workers and primary over the window / handshakes. The client ' +
+      'shares the machine, so handshakes/s is bounded by both.',
+    cells: [...runs.values()].map(medianRepeat),
+  };
+  const files = await writeResult(args.results, args.name, result);
+  process.stdout.write(require('./render').markdown(result, { svgFile: `${args.name}.svg` }));
+  process.stderr.write(`wrote ${files.json}, ${files.md}, ${files.svg}\n`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
