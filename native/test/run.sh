@@ -172,24 +172,25 @@ fi
 summary=()
 failed=0
 
-# step NAME COMMAND...  runs it with a time bound, logs to out/NAME.log, and
-# prints the log's last lines (all of it on failure).
+# step NAME COMMAND...  runs it with a time bound, logs to out/<name>.log, and
+# prints the log's last lines (the last 80 on failure).
 step() {
   local name="$1"
   shift
   local started=$SECONDS rc
-  timeout --kill-after=10 300 "$@" >"$out/$name.log" 2>&1
+  local log="$out/$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-' | tr -s '-' | sed 's/-$//').log"
+  timeout --kill-after=10 300 "$@" >"$log" 2>&1
   rc=$?
   local took=$((SECONDS - started))
   if [ "$rc" -eq 0 ]; then
     summary+=("$(printf '  ok    %-34s %4ss' "$name" "$took")")
     echo "== $name: ok (${took}s)"
-    grep -v -E '^ok - ' "$out/$name.log" | tail -n 6 | sed 's/^/   /'
+    grep -v -E '^ok - ' "$log" | tail -n 6 | sed 's/^/   /'
   else
     summary+=("$(printf '  FAIL  %-34s %4ss  exit %s' "$name" "$took" "$rc")")
     failed=1
-    echo "== $name: FAILED (exit $rc, ${took}s); log $out/$name.log:"
-    tail -n 80 "$out/$name.log" | sed 's/^/   /'
+    echo "== $name: FAILED (exit $rc, ${took}s); log $log:"
+    tail -n 80 "$log" | sed 's/^/   /'
   fi
 }
 
