@@ -188,10 +188,19 @@ Segment* Segment::CreateOrOpenFile(const std::string& path, const Geometry& g, b
   // which fails if the path appeared meanwhile: concurrent creators end up
   // sharing the one that won, and nobody ever sees a half-initialised file.
   Layout layout = ComputeLayout(g);
-  char suffix[48];
-  std::snprintf(suffix, sizeof suffix, ".%d.tmp", int(getpid()));
+  // The private name is unique per call, not just per process: two threads
+  // (worker_threads) creating the same path must not truncate each other's
+  // file under a live mapping (SIGBUS). O_EXCL: never reuse a file we did not make.
+  uint8_t rnd[8];
+  if (!RandomBytes(rnd, sizeof rnd)) {
+    *error = SystemError("getrandom for", "a temporary name", errno);
+    return nullptr;
+  }
+  char suffix[64];
+  std::snprintf(suffix, sizeof suffix, ".%d.%02x%02x%02x%02x%02x%02x%02x%02x.tmp", int(getpid()),
+                rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
   std::string temp = path + suffix;
-  int fd = open(temp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  int fd = open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     *error = SystemError("creating", temp, errno);
     return nullptr;

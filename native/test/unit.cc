@@ -12,8 +12,10 @@
 
 #include <cstddef>
 #include <functional>
+#include <atomic>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "testing.h"
 
@@ -944,6 +946,47 @@ void TestConcurrentFileCreatorsAgree() {
   for (const std::string& name : ListDir(TempDir())) EXPECT(name.find(".tmp") == std::string::npos);
 }
 
+void TestThreadsCreatingOneFileAgree() {
+  // worker_threads of one process creating the same file cache at once: each
+  // must build its private copy under its own name (a shared per-process temp
+  // name let one truncate the other's live mapping: SIGBUS).
+  const Geometry g = G(8192, 512, 32);
+  for (int round = 0; round < 12; ++round) {
+    const std::string path = FreshPath("threads");
+    constexpr int kThreads = 4;
+    std::atomic<int> ready{0}, created{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int n = 0; n < kThreads; ++n) {
+      threads.emplace_back([&, n] {
+        ready.fetch_add(1);
+        while (ready.load() < kThreads) std::this_thread::yield();
+        Error e;
+        bool was_created = false;
+        std::unique_ptr<Cache> c = Cache::CreateOrOpenFile(path, g, &was_created, &e);
+        if (c == nullptr) {
+          std::fprintf(stderr, "  thread %d: %s %s\n", n, e.code.c_str(), e.message.c_str());
+          failed.fetch_add(1);
+          return;
+        }
+        if (was_created) created.fetch_add(1);
+        Set(c->table(), KeyFor(uint32_t(n)), "x", NowMs() + 60'000, NowMs());
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(created.load(), 1);
+    Error e;
+    std::unique_ptr<Cache> c = Cache::Open("file:" + path, &e);
+    REQUIRE(c != nullptr);
+    for (int n = 0; n < kThreads; ++n) {
+      EXPECT_EQ(Get(c->table(), KeyFor(uint32_t(n)), NowMs()).result, GetResult::kHit);
+    }
+    c->Close();
+    unlink(path.c_str());
+  }
+  for (const std::string& name : ListDir(TempDir())) EXPECT(name.find(".tmp") == std::string::npos);
+}
+
 void TestReopenAloneResetsVolatileState() {
   const std::string path = FreshPath("reopen");
   const Geometry g = G(16);
@@ -1019,6 +1062,7 @@ const TestCase kTests[] = {
     {"group/other permissions and symlinks are refused", TestPermissionsRefused},
     {"file-backed create-or-open", TestFileCreateOrOpen},
     {"concurrent file creators agree on one file (link(2))", TestConcurrentFileCreatorsAgree},
+    {"threads of one process creating one file agree", TestThreadsCreatingOneFileAgree},
     {"reopen alone resets locks, stripes, lease, half-written slots", TestReopenAloneResetsVolatileState},
 };
 
