@@ -31,10 +31,17 @@ function targets(result) {
         const shm = cellOf(result, 'shm', balancer, 'tls13-ticket', c);
         const ipc = has('ipc') ? cellOf(result, 'ipc', balancer, 'tls13-ticket', c) : undefined;
         if (none && shm) {
-          const cost = 1 - shm.handshakesPerSec / none.handshakesPerSec;
-          const ipcCost = ipc ? `; IPC store: ${signed(1 - ipc.handshakesPerSec / none.handshakesPerSec)}` : '';
+          // Change in handshakes/s against the same cell with no store: negative is a cost.
+          const change = shm.handshakesPerSec / none.handshakesPerSec - 1;
+          const ipcChange = ipc ? `; IPC store ${signed(ipc.handshakesPerSec / none.handshakesPerSec - 1)}` : '';
           if (balancer === 'rr') {
-            rows.push({ name: `TLS 1.3 tickets, ${where}: attaching shm costs ≤ 1 % of handshakes/s`, shown: `${signed(cost)}${ipcCost}`, met: cost <= 0.01 });
+            // Server CPU per handshake moves less with the machine's noise than throughput does: shown beside it.
+            const cpu = (x) => (x && x.cpuUsPerHandshake && none.cpuUsPerHandshake ? signed(x.cpuUsPerHandshake / none.cpuUsPerHandshake - 1) : '–');
+            rows.push({
+              name: `TLS 1.3 tickets, ${where}: attaching shm costs ≤ 1 % of handshakes/s (change vs no store)`,
+              shown: `shm ${signed(change)}${ipcChange} (server CPU per handshake: shm ${cpu(shm)}${ipc ? `, IPC ${cpu(ipc)}` : ''})`,
+              met: change >= -0.01,
+            });
           } else {
             rows.push({ name: `TLS 1.3 tickets, ${where}: shm's shared ticket key resumes ≥ 99 % (no store: ${pct(none.resumption)})`, shown: pct(shm.resumption), met: shm.resumption >= 0.99 });
           }
