@@ -1031,6 +1031,40 @@ void TestReopenAloneResetsVolatileState() {
   EXPECT(!d->segment().reset_on_open());
 }
 
+void TestReopenAloneRepairsCutShortRotation() {
+  // The last process attached to a file cache dies mid-rotation: the next
+  // opener (alone) must publish the key as a new generation, and later
+  // rotations must work as usual.
+  const std::string path = FreshPath("rotation");
+  uint8_t key[kTicketKeyBytes], out[kTicketKeyBytes];
+  for (uint32_t i = 0; i < kTicketKeyBytes; ++i) key[i] = uint8_t(200 + i);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    Error ce;
+    bool was_created = false;
+    std::unique_ptr<Cache> c = Cache::CreateOrOpenFile(path, G(8), &was_created, &ce);
+    if (c == nullptr || !c->SetTicketKey(key, kT0) || !c->table().Lock()) tlstest::ChildExit(2);
+    Header* h = c->segment().header();
+    StoreRelaxed(h->ticket_seq, h->ticket_seq + 1);  // dies inside the next rotation
+    tlstest::ChildExit(0);
+  }
+  REQUIRE(Wait(pid) == 0);
+  Error e;
+  std::unique_ptr<Cache> c = Cache::Open("file:" + path, &e);
+  REQUIRE(c != nullptr);
+  EXPECT(c->segment().reset_on_open());
+  EXPECT_EQ(c->header().ticket_seq % 2, 0u);
+  uint64_t at = 0;
+  EXPECT_EQ(c->TicketKey(out, &at), 2u);
+  EXPECT_EQ(std::memcmp(out, key, kTicketKeyBytes), 0);
+  key[0] ^= 0x55;
+  EXPECT(c->SetTicketKey(key, kT0 + 1));
+  EXPECT_EQ(c->header().ticket_seq % 2, 0u);
+  EXPECT_EQ(c->TicketKey(out, &at), 3u);
+  EXPECT_EQ(std::memcmp(out, key, kTicketKeyBytes), 0);
+}
+
 struct TestCase {
   const char* name;
   void (*run)();
@@ -1062,6 +1096,7 @@ const TestCase kTests[] = {
     {"group/other permissions and symlinks are refused", TestPermissionsRefused},
     {"file-backed create-or-open", TestFileCreateOrOpen},
     {"concurrent file creators agree on one file (link(2))", TestConcurrentFileCreatorsAgree},
+    {"reopen alone repairs a ticket rotation cut short", TestReopenAloneRepairsCutShortRotation},
     {"threads of one process creating one file agree", TestThreadsCreatingOneFileAgree},
     {"reopen alone resets locks, stripes, lease, half-written slots", TestReopenAloneResetsVolatileState},
 };
