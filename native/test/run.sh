@@ -11,7 +11,7 @@
 #   NATIVE_TEST_JOBS=2         parallel compiles
 #   FUZZ_SEED=1                seed of the g++ fuzz driver (same seed = same inputs)
 #   FUZZ_ITERATIONS=20000      inputs the g++ fuzz driver feeds
-#   LIBFUZZER_SECONDS=15 LIBFUZZER_RUNS=100000   bounds of the libFuzzer smoke run
+#   LIBFUZZER_SECONDS=10 LIBFUZZER_RUNS=100000   bounds of the libFuzzer smoke run
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -24,7 +24,7 @@ CLANGXX="${CLANGXX:-clang++}"
 JOBS="${NATIVE_TEST_JOBS:-2}"
 FUZZ_SEED="${FUZZ_SEED:-1}"
 FUZZ_ITERATIONS="${FUZZ_ITERATIONS:-20000}"
-LIBFUZZER_SECONDS="${LIBFUZZER_SECONDS:-15}"
+LIBFUZZER_SECONDS="${LIBFUZZER_SECONDS:-10}"
 LIBFUZZER_RUNS="${LIBFUZZER_RUNS:-100000}"
 
 core=(cache lock segment siphash slots)
