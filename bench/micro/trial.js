@@ -7,6 +7,7 @@
 // Started by run.js with fork(); the trial's parameters come as JSON in argv[2]
 // and the result goes back with process.send().
 const cluster = require('node:cluster');
+const os = require('node:os');
 const path = require('node:path');
 const { loadDriver } = require('./drivers');
 const { summarize, median, round } = require('../lib/summary');
@@ -72,6 +73,8 @@ function overRounds(rounds) {
 
 async function main() {
   const params = JSON.parse(process.argv[2]);
+  // How busy the (shared) machine was when this trial started: 1-minute load average.
+  const loadAverage = Math.round(os.loadavg()[0] * 100) / 100;
   const driver = loadDriver(params.driver);
   const primary = await driver.setupPrimary(params);
   const startCpu = process.cpuUsage();
@@ -130,6 +133,7 @@ async function main() {
     label: driver.label,
     async: driver.async,
     workers: params.workers,
+    loadAverage,
     store: describe,
     timerOverheadNs: median(ready.map((r) => r.timerOverheadNs)),
     warmMs: Math.max(...warmed.map((w) => w.ms)),

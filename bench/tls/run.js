@@ -10,6 +10,7 @@
 // and server CPU (workers + primary) per handshake.
 // Writes <results>/tls.json, tls.md and tls.svg, and prints the tables.
 const { fork } = require('node:child_process');
+const os = require('node:os');
 const path = require('node:path');
 const { parseArgs, list } = require('../lib/args');
 const { describeMachine } = require('../lib/machine');
@@ -129,6 +130,8 @@ function figures(a, b) {
 }
 
 async function runCell(base, cell) {
+  // How busy the (shared) machine was as the cell started: 1-minute load average.
+  const loadAverage = Math.round(os.loadavg()[0] * 100) / 100;
   const server = await startServer({ ...base, ...cell });
   let clients;
   try {
@@ -150,6 +153,7 @@ async function runCell(base, cell) {
       clientFailures: c.failed,
       clientErrors: c.errors,
       storeInfo: b.store,
+      loadAverage,
     };
   } finally {
     if (clients) clients.kill();
