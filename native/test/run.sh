@@ -139,6 +139,7 @@ link "$out/stress-tsan" "$CXX" "${common[@]}" "${tsan[@]}" -- "$out/tsan/stress.
 # libFuzzer: only with a clang++ whose runtime is installed (libclang-rt-*-dev);
 # a missing runtime is reported, not a failure.
 libfuzzer_note=""
+libfuzzer_ready=0
 if command -v "$CLANGXX" >/dev/null 2>&1; then
   fuzz_srcs=("$here/fuzz.cc")
   for c in "${core[@]}"; do fuzz_srcs+=("$native/$c.cc"); done
@@ -157,6 +158,7 @@ if command -v "$CLANGXX" >/dev/null 2>&1; then
       fi
     fi
   fi
+  [ -x "$out/fuzz-libfuzzer" ] && libfuzzer_ready=1
 else
   libfuzzer_note="skipped: $CLANGXX not found (the g++ fuzz driver ran instead)"
 fi
@@ -212,7 +214,7 @@ step "stress threads (asan+ubsan)" "$out/stress-asan" threads 10
 step "stress processes (asan+ubsan)" "$out/stress-asan" processes 3
 step "stress threads (tsan)" "${tsan_prefix[@]}" "$out/stress-tsan" threads 5
 step "fuzz driver (asan+ubsan)" "$out/fuzz-driver-asan" "$FUZZ_ITERATIONS" "$FUZZ_SEED"
-if [ -x "$out/fuzz-libfuzzer" ]; then
+if [ "$libfuzzer_ready" -eq 1 ]; then
   mkdir -p "$out/corpus" "$out/artifacts"
   step "libFuzzer (asan+ubsan)" "$out/fuzz-libfuzzer" -runs="$LIBFUZZER_RUNS" \
     -max_total_time="$LIBFUZZER_SECONDS" -max_len=2048 -print_final_stats=1 \
