@@ -38,8 +38,17 @@ export async function main(args: string[]): Promise<number> {
       return runStatsCommand(rest);
     case 'demo': {
       // A path require keeps tsc from resolving the module at compile time.
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const demo = require(path.join(__dirname, 'demo')) as DemoModule;
+      const file = path.join(__dirname, 'demo');
+      let demo: DemoModule;
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        demo = require(file) as DemoModule;
+      } catch (error) {
+        const e = error as NodeJS.ErrnoException;
+        if (e.code !== 'MODULE_NOT_FOUND' || !e.message.includes(file)) throw error;
+        process.stderr.write('tls-shm-cache: this build has no demo (demo.js is missing next to cli.js)\n');
+        return 1;
+      }
       const result = await demo.runDemo(rest);
       return typeof result === 'number' ? result : 0;
     }

@@ -37,7 +37,7 @@ export interface StatsDocument {
   processes: {
     /** Live processes attached to the segment, the serving process included. */
     attached: number;
-    /** Pid of the process holding the maintenance lease (no-primary mode); 0 when none. */
+    /** Pid of the process that sweeps and rotates the ticket key (the primary, or the lease holder without one); 0 = none. */
     maintainerPid: number;
   };
   capacity: {

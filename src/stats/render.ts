@@ -43,6 +43,11 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
+/** Seconds -> "1.25 s", or "0.120 ms" below a second (a sweep takes microseconds). */
+export function formatSeconds(seconds: number): string {
+  return seconds >= 1 ? `${seconds.toFixed(2)} s` : `${(seconds * 1000).toFixed(3)} ms`;
+}
+
 function formatRate(perSecond: number): string {
   return perSecond.toFixed(1);
 }
@@ -105,7 +110,7 @@ export function formatSnapshot(doc: StatsDocument, source: string): string {
     ['too large', formatCount(c.tooLarge)],
     ['errors', formatCount(c.errors)],
     ['recoveries', formatCount(c.recoveries)],
-    ['sweeps', `${formatCount(doc.sweep.runs)} (${doc.sweep.seconds.toFixed(3)} s in total)`],
+    ['sweeps', `${formatCount(doc.sweep.runs)} (${formatSeconds(doc.sweep.seconds)} in total)`],
     ['ticket key', ticketKeyText(doc)],
   ]);
   const row = (name: string, r: HandshakeRow) => [
