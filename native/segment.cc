@@ -21,6 +21,7 @@ namespace {
 constexpr char kShmPrefix[] = "tls-shm-cache.";
 constexpr off_t kGateByte = 0;    // held exclusively while a process attaches
 constexpr off_t kAttachByte = 1;  // held shared by every attached process
+constexpr uint32_t kAttachTimeoutMs = 2000;
 
 uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -382,8 +383,20 @@ void Segment::Initialize(const Geometry& g, const Layout& l) {
 }
 
 bool Segment::Attach(bool fresh, Error* error) {
-  if (OfdLock(fd_, F_WRLCK, kGateByte, true) != 0) {
-    *error = SystemError("locking", name_, errno);
+  // The gate is held for microseconds by a process that is attaching; poll
+  // for it with a bound so that one stopped mid-attach (SIGSTOP, a debugger)
+  // cannot hang every later opener.
+  int gate = -1;
+  for (uint32_t waited_ms = 0;; ++waited_ms) {
+    gate = OfdLock(fd_, F_WRLCK, kGateByte, false);
+    if (gate == 0 || (errno != EAGAIN && errno != EACCES) || waited_ms >= kAttachTimeoutMs) break;
+    usleep(1000);
+  }
+  if (gate != 0) {
+    int err = errno;
+    *error = err == EAGAIN || err == EACCES
+                 ? MakeError("ERR_TLS_SHM_SYSTEM", "timed out waiting for another process attaching to " + name_)
+                 : SystemError("locking", name_, err);
     return false;
   }
   bool alone = OfdLock(fd_, F_WRLCK, kAttachByte, false) == 0;
