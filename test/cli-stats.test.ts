@@ -219,11 +219,8 @@ t.test('--watch piped prints frames with per-second rates, and keeps going throu
   t.same(await w.exited, { code: 0, signal: null });
 });
 
-t.test('the live view in a real terminal (tmux): draws the table, updates in place, q quits', async (t) => {
-  if (!tmuxAvailable()) {
-    t.skip('tmux is not installed');
-    return;
-  }
+const noTmux = tmuxAvailable() ? false : 'tmux is not installed';
+t.test('the live view in a real terminal (tmux): draws the table, updates in place, q quits', { skip: noTmux }, async (t) => {
   const s = await served(t);
   const socket = `tls-shm-cache-test-${process.pid}`;
   const tmux = (...args: string[]) => spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', cwd: ROOT });

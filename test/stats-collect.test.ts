@@ -95,7 +95,9 @@ t.test('a prom-client registry serves the same families, types and values as GET
 t.test('an OpenMetrics registry names the counter families without _total and their samples with it', async (t) => {
   const cache = newCache(t);
   cache.get(Buffer.from('nothing'));
-  const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
+  // (prom-client's typings pick the content type by type parameter; the constructor takes it at run time.)
+  const OpenMetricsRegistry = Registry as unknown as new (contentType: string) => Registry;
+  const registry = new OpenMetricsRegistry(Registry.OPENMETRICS_CONTENT_TYPE);
   for (const metric of collectStats(cache)) registry.registerMetric(metric as never);
   const text = await registry.metrics();
   t.match(text, /^# TYPE tls_shm_cache_misses counter$/m);
@@ -113,7 +115,8 @@ t.test("prom-client's cluster aggregation does not add up the workers' copies of
     return r.getMetricsAsJSON();
   };
   // What AggregatorRegistry does with the JSON each worker sends to the primary.
-  const merged = AggregatorRegistry.aggregate([await perWorker(), await perWorker()] as never);
+  const aggregate = (AggregatorRegistry as unknown as { aggregate(perWorker: unknown[]): Registry }).aggregate;
+  const merged = aggregate([await perWorker(), await perWorker()]);
   const s = samples(await merged.metrics());
   t.equal(s.get('tls_shm_cache_misses_total{}'), 3, 'two workers reading one segment still report 3');
 });
