@@ -83,8 +83,6 @@ const DEFAULT_NAMESPACE = 'default';
  */
 const MAX_SESSION_ID_BYTES = 32;
 const MAX_NAMESPACE_BYTES = 64 - 1 - MAX_SESSION_ID_BYTES;
-/** Node's default sessionTimeout, in seconds, when the server sets none. */
-const NODE_SESSION_TIMEOUT = 300;
 
 /** Namespaces attached in this process, and by which server. */
 const namespacesInUse = new Map<string, tls.Server>();
@@ -323,9 +321,11 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
         // Node resumes TLS 1.3 only from tickets (DESIGN.md): a stored one would never be read.
         cache.count(TLS13_SESSIONS_SKIPPED);
       } else {
-        // OpenSSL refuses a session past its own timeout: keep it no longer than that.
+        // OpenSSL refuses a session past its own timeout (in the session: the
+        // server's sessionTimeout, or OpenSSL's 7200 s when none is set, not
+        // the 300 s Node documents): keep it no longer than that, nor than ours.
         const sessionTimeout =
-          facts?.timeoutSeconds ?? (server as tls.Server & { sessionTimeout?: number }).sessionTimeout ?? NODE_SESSION_TIMEOUT;
+          facts?.timeoutSeconds ?? (server as tls.Server & { sessionTimeout?: number }).sessionTimeout ?? source.maxTtl;
         const ttl = Math.min(sessionTimeout, source.maxTtl);
         if (ttl > 0) cache.set(keyOf(id), data, ttl);
       }

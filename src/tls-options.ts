@@ -14,7 +14,7 @@ export const DEFAULTS = {
   items: 20000,
   /** Bytes per slot: the largest session stored. */
   blocksize: 1024,
-  /** Seconds a session is kept (OpenSSL's and Node's default session lifetime). nginx: `ssl_session_timeout`. */
+  /** Seconds a session is kept: nginx's `ssl_session_timeout` default, and Node's documented `sessionTimeout`. */
   timeout: 300,
   /** Seconds between sweeps of expired slots. uWSGI: `cache-expire-freq`. */
   sweepInterval: 30,
@@ -62,9 +62,12 @@ export interface MaintainedCacheOptions {
    */
   blocksize?: number;
   /**
-   * Seconds a session stays resumable (default 300). A session is kept for the
-   * shorter of this and the server's own `sessionTimeout`, since OpenSSL
-   * refuses a session older than that anyway. nginx: `ssl_session_timeout`.
+   * Seconds a session stays resumable from the cache (default 300). A session
+   * is kept for the shorter of this and the lifetime OpenSSL wrote into it
+   * (the server's `sessionTimeout`; 7200 s when the server sets none, despite
+   * the 300 s in Node's docs), since OpenSSL refuses an older one anyway. It
+   * does not shorten tickets, which OpenSSL checks against `sessionTimeout`.
+   * nginx: `ssl_session_timeout`.
    */
   timeout?: number;
   /** Seconds between sweeps that free expired slots (default 30; fractions allowed). */
