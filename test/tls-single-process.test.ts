@@ -133,7 +133,7 @@ t.test('mode 2: a single process gets a private cache from items, blocksize, tim
 });
 
 t.test('https and http2 secure servers attach too', async (t) => {
-  const h1 = https.createServer({ key: cert.key, cert: cert.cert }, (req, res) => res.end('ok'));
+  const h1 = https.createServer({ key: cert.key, cert: cert.cert }, (_req, res) => res.end('ok'));
   const h2 = http2.createSecureServer({ key: cert.key, cert: cert.cert, allowHTTP1: true });
   const a = attachSharedCache(h1, { namespace: 'h1', items: 10 });
   const b = attachSharedCache(h2, { namespace: 'h2', items: 10 });
@@ -208,7 +208,7 @@ t.test('readSession reads real sessions and never throws on damaged ones', async
   const sessions: Buffer[] = [];
   // Without tickets, TLS 1.2 full handshakes hand their session to 'newSession'.
   const server = newServer({ secureOptions: constants.SSL_OP_NO_TICKET, sessionTimeout: 77 });
-  server.on('newSession', (id, data, cb) => {
+  server.on('newSession', (_id, data, cb) => {
     sessions.push(data);
     cb();
   });
