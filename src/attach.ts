@@ -125,16 +125,17 @@ export function attachSharedCache(server: tls.Server, options?: AttachOptions): 
       { code: 'ERR_INVALID_ARG_VALUE' },
     );
   }
-  for (const event of ['newSession', 'resumeSession'] as const) {
-    if (server.listenerCount(event) > 0) {
-      throw Object.assign(
-        new TypeError(
-          `attachSharedCache: the server already has a '${event}' listener (another session store?); ` +
-            'two stores would both answer the handshake. Remove it first.',
-        ),
-        { code: 'ERR_INVALID_ARG_VALUE' },
-      );
-    }
+  // A second 'resumeSession' listener would call back twice, and Node destroys
+  // the socket on that (ERR_MULTIPLE_CALLBACK). Extra 'newSession' listeners are
+  // harmless (its callback may be called more than once), so they are allowed.
+  if (server.listenerCount('resumeSession') > 0) {
+    throw Object.assign(
+      new TypeError(
+        "attachSharedCache: the server already has a 'resumeSession' listener (another session store?); " +
+          'both would answer the handshake. Remove it first.',
+      ),
+      { code: 'ERR_INVALID_ARG_VALUE' },
+    );
   }
   const holder = namespacesInUse.get(namespace);
   if (holder) {

@@ -15,7 +15,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { attachSharedCache, setupSharedCache } from '../src/index';
 import { readSession } from '../src/session-der';
-import { makeTestCertificate } from './fixtures/tls/certificate';
+import { makeClientCertificate, makeTestCertificate } from './fixtures/tls/certificate';
 import { nodeRequest, opensslReconnect } from './fixtures/tls/clients';
 import { waitUntil } from './fixtures/tls/harness';
 
@@ -231,4 +231,32 @@ t.test('readSession reads real sessions and never throws on damaged ones', async
   t.equal(readSession(Buffer.alloc(0)), undefined);
   t.equal(readSession(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])), undefined, 'absurd lengths refused');
   t.pass('truncated and damaged sessions never threw');
+});
+
+t.test('sessions of clients with a certificate carry it: blocksize must make room (README sizing)', async (t) => {
+  const client = makeClientCertificate(cert.dir, 'rsa:2048');
+  const sizes: number[] = [];
+  const connect = (port: number, session?: Buffer) =>
+    nodeRequest(port, { maxVersion: 'TLSv1.2', key: client.key, cert: client.cert, session });
+  for (const blocksize of [1024, 2048]) {
+    const server = newServer({ secureOptions: constants.SSL_OP_NO_TICKET, requestCert: true, ca: [client.cert] });
+    server.on('newSession', (_id, data, cb) => {
+      sizes.push(data.length);
+      cb();
+    });
+    const attachment = attachSharedCache(server, { namespace: `client-cert-${blocksize}`, items: 10, blocksize });
+    t.teardown(() => attachment.detach());
+    const port = await listen(t, server);
+    const made = await connect(port);
+    const again = await connect(port, made.session);
+    const s = attachment.cache.stats();
+    if (blocksize === 1024) {
+      t.equal(s.tooLarge, 2, `the ${sizes[0]}-byte sessions of both (full) handshakes do not fit 1024-byte slots: refused and counted`);
+      t.equal(again.reused, false, 'so it cannot be resumed');
+    } else {
+      t.equal(s.tooLarge, 0);
+      t.equal(again.reused, true, 'with 2048-byte slots it is stored and resumed');
+    }
+  }
+  t.ok(sizes[0] > 1024 && sizes[0] < 2048, `an RSA-2048 client certificate makes a ${sizes[0]}-byte session`);
 });
