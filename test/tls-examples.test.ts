@@ -5,6 +5,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
@@ -49,7 +50,7 @@ t.test('single-process.js resumes from its private cache', async (t) => {
 });
 
 t.test('masterless.js: two processes with different arguments share sessions through the file', async (t) => {
-  const dir = fs.mkdtempSync(path.join(EXAMPLES, '..', '.tap-masterless-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-shm-cache-masterless-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const env = { TLS_SHM_CACHE_PATH: path.join(dir, 'sessions.cache') };
   const a = await start(t, 'masterless.js', env);
