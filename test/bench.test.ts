@@ -80,7 +80,7 @@ t.test('bench:micro measures every store with 1 and 2 workers and records the re
   const run = await runScript(
     t,
     'bench/micro/run.js',
-    ['--duration', '0.1', '--warmup', '0.05', '--rounds', '1', '--items', '200', '--workers', '1,2', '--results', dir],
+    ['--duration', '0.1', '--warmup', '0.05', '--rounds', '1', '--items', '200', '--workers', '1,2', '--waitIdle', '0', '--results', dir],
     120_000,
   );
   t.equal(run.code, 0, `bench:micro exits 0 (stderr: ${run.stderr.slice(-500)})`);
@@ -111,7 +111,7 @@ t.test('bench:tls runs the whole matrix against a real cluster and records the r
   const run = await runScript(
     t,
     'bench/tls/run.js',
-    ['--workers', '2', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--results', dir],
+    ['--workers', '2', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--waitIdle', '0', '--results', dir],
     170_000,
   );
   t.equal(run.code, 0, `bench:tls exits 0 (stderr: ${run.stderr.slice(-500)})`);

@@ -1,6 +1,7 @@
 'use strict';
 // micro.json -> micro.md (tables with ratios and the targets) and the chart spec.
 const { us, rate, times, pct, table, machineLine } = require('../lib/format');
+const { median } = require('../lib/summary');
 
 /** The trial of `driver` with `workers` workers, or undefined. */
 function trialOf(result, driver, workers) {
@@ -32,10 +33,21 @@ function targets(result) {
     const scale = fig(result, 'shm', two, 'get', 'opsPerSec') / fig(result, 'shm', one, 'get', 'opsPerSec');
     add('2 processes reading: ≥ 1.7× the get throughput of 1', scale, times(scale), scale >= 1.7);
   }
-  const polled = fig(result, 'shm', one, 'getPolled', 'medianNs');
-  const slower = polled / shmGet - 1;
+  const slower = pollerEffect(result, one);
   add(`shm get with a stats poller every ${result.parameters.pollMs} ms: within 5 % of without`, slower, `${slower >= 0 ? '+' : ''}${pct(slower)}`, Math.abs(slower) <= 0.05);
   return rows;
+}
+
+/**
+ * How much slower shm get was with the stats poller running: the median over
+ * rounds of each round's (with poller / without - 1). The two phases of a round
+ * run back to back, so pairing them cancels the machine's slower drifts.
+ */
+function pollerEffect(result, workers) {
+  const t = trialOf(result, 'shm', workers);
+  if (!t || !t.ops.getPolled) return undefined;
+  const ratios = t.ops.get.rounds.map((r, i) => t.ops.getPolled.rounds[i].medianNs / r.medianNs - 1);
+  return median(ratios);
 }
 
 function markdown(result, { svgFile } = {}) {
@@ -94,9 +106,10 @@ function markdown(result, { svgFile } = {}) {
       const t = trialOf(result, 'shm', workers);
       const plainRounds = t.ops.get.rounds.map((r) => us(r.medianNs)).join(' / ');
       const polledRounds = t.ops.getPolled.rounds.map((r) => us(r.medianNs)).join(' / ');
-      rows.push([String(workers), us(plain), us(polled), `${polled >= plain ? '+' : ''}${pct(polled / plain - 1)}`, plainRounds, polledRounds]);
+      const effect = pollerEffect(result, workers);
+      rows.push([String(workers), us(plain), us(polled), `${effect >= 0 ? '+' : ''}${pct(effect)}`, plainRounds, polledRounds]);
     }
-    md += table(['workers', 'get median µs, no poller', 'with poller', 'difference', 'rounds, no poller', 'rounds, with poller'], rows);
+    md += table(['workers', 'get median µs, no poller', 'with poller', 'difference (median of paired rounds)', 'rounds, no poller', 'rounds, with poller'], rows);
     md += '\n';
   }
 
@@ -110,6 +123,11 @@ function markdown(result, { svgFile } = {}) {
     .filter((t) => t.workers === Math.min(...p.workers))
     .map((t) => `${t.driver} get ${t.ops.get.batch} / set ${t.ops.set.batch}`)
     .join(', ')}; timer overhead ${result.trials[0].timerOverheadNs} ns a pair, subtracted.\n`;
+  if (result.trials.some((t) => t.idleBefore !== undefined && t.idleBefore !== null)) {
+    md += `\nThe machine is shared: CPU idle in the second before each trial (1-minute load average): ${result.trials
+      .map((t) => `${t.driver}×${t.workers} ${pct(t.idleBefore, 0)} (${t.loadAverage})`)
+      .join(', ')}.\n`;
+  }
   return md;
 }
 

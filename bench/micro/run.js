@@ -1,5 +1,5 @@
 'use strict';
-// npm run bench:micro [-- --duration 2 --rounds 3 --items 10000 --workers 1,2 --drivers shm,map,lmdb,ipc --results DIR]
+// npm run bench:micro [-- --duration 2 --rounds 5 --items 10000 --workers 1,2 --drivers shm,map,lmdb,ipc --waitIdle 0.85 --results DIR]
 //
 // Store micro-benchmark: get and set latency (median, p99) and throughput,
 // from cluster worker processes, for this project's shared-memory cache, an
@@ -13,14 +13,15 @@ const { parseArgs, list } = require('../lib/args');
 const { describeMachine } = require('../lib/machine');
 const { DEFAULT_DIR, writeResult } = require('../lib/results');
 const { NAMES } = require('./drivers');
+const { waitForIdle } = require('../lib/idle');
 
 const DEFAULTS = {
   /** Seconds per timed phase, per worker. */
-  duration: 2,
+  duration: 1.5,
   /** Seconds of unmeasured warm-up before an op's first phase. */
   warmup: 0.5,
   /** Rounds of (get, get with stats poller, set); the figures are medians over rounds. */
-  rounds: 3,
+  rounds: 5,
   /** Items in the warm table (all gets hit). */
   items: 10000,
   /** Slots of the shm table (0 = twice the items). */
@@ -39,6 +40,8 @@ const DEFAULTS = {
   results: DEFAULT_DIR,
   /** Name of the result files. */
   name: 'micro',
+  /** Before each trial, wait (up to 90 s) until the CPUs are this idle over a second (0 = don't wait): the machine is shared. */
+  waitIdle: 0.85,
 };
 
 function runTrial(params) {
@@ -78,8 +81,9 @@ async function main() {
   const trials = [];
   for (const workers of workerCounts) {
     for (const driver of drivers) {
+      const quiet = await waitForIdle(args.waitIdle);
       process.stderr.write(`micro: ${driver} with ${workers} worker(s)...\n`);
-      trials.push(await runTrial({ ...params, driver, workers }));
+      trials.push({ ...(await runTrial({ ...params, driver, workers })), idleBefore: quiet.idle, waitedForIdleS: quiet.waitedS });
     }
   }
   const result = {
@@ -87,7 +91,7 @@ async function main() {
     startedAt,
     finishedAt: new Date().toISOString(),
     machine: { ...machine, loadAverageAfter: describeMachine().loadAverage },
-    parameters: { ...params, workers: workerCounts, drivers },
+    parameters: { ...params, workers: workerCounts, drivers, waitIdle: args.waitIdle },
     method:
       'Synchronous ops are timed in batches with process.hrtime.bigint(); per-op latency = (batch time - timer overhead) / batch ' +
       'size; median and p99 over batches (p99 of batch averages). Async ops (IPC) are timed one by one. Throughput = ops / ' +

@@ -88,6 +88,10 @@ function markdown(result, { svgFile } = {}) {
   md += `## Targets (issue 5)\n\n`;
   md += table(['target', 'measured', 'met'], targets(result).map((t) => [t.name, t.shown, t.met === undefined ? 'not measured' : t.met ? 'yes' : '**no**']));
   md += `\nHow: ${result.method}\n`;
+  const idles = result.cells.map((c) => c.idleBefore).filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (idles.length) {
+    md += `\nThe machine is shared: CPU idle in the second before each cell was ${pct(idles[0], 0)} at worst, ${pct(idles[idles.length >> 1], 0)} typically.\n`;
+  }
   return md;
 }
 

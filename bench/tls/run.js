@@ -1,6 +1,6 @@
 'use strict';
 // npm run bench:tls [-- --workers 2 --duration 3 --warmup 1 --stores none,map,ipc,shm
-//                      --clients tls12-id,tls13-ticket --balancers rr,handoff --concurrency 1,10 --results DIR]
+//                      --clients tls12-id,tls13-ticket --balancers rr,handoff --concurrency 1,10 --repeat N --waitIdle 0.85 --results DIR]
 //
 // TLS handshake benchmark: a real cluster (server.js, its own process tree)
 // and a load generator (client.js: openssl s_time processes) opening new TLS
@@ -21,6 +21,7 @@ const { makeCertificate } = require('./cert');
 const { startClients, KINDS } = require('./client');
 const { NAMES: STORES, loadStore } = require('./stores');
 const { balancers, NAMES: BALANCERS } = require('./balancers');
+const { waitForIdle } = require('../lib/idle');
 
 const DEFAULTS = {
   workers: 2,
@@ -36,6 +37,8 @@ const DEFAULTS = {
   repeat: 1,
   results: DEFAULT_DIR,
   name: 'tls',
+  /** Before each cell, wait (up to 90 s) until the CPUs are this idle over a second (0 = don't wait): the machine is shared. */
+  waitIdle: 0.85,
 };
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -191,7 +194,8 @@ async function main() {
             for (const store of stores) {
               const cell = { store, balancer, client, concurrency: c };
               process.stderr.write(`tls: ${store} / ${client} / ${balancer} / c=${c}${args.repeat > 1 ? ` (repeat ${r + 1})` : ''}... `);
-              const out = await runCell(base, cell);
+              const quiet = await waitForIdle(args.waitIdle);
+              const out = { ...(await runCell(base, cell)), idleBefore: quiet.idle, waitedForIdleS: quiet.waitedS };
               process.stderr.write(`${out.handshakesPerSec} handshakes/s, ${(out.resumption * 100).toFixed(1)} % resumed\n`);
               const key = JSON.stringify(cell);
               if (!runs.has(key)) runs.set(key, []);
@@ -209,7 +213,7 @@ async function main() {
     startedAt,
     finishedAt: new Date().toISOString(),
     machine: { ...machine, loadAverageAfter: describeMachine().loadAverage },
-    parameters: { workers: args.workers, duration: args.duration, warmup: args.warmup, repeat: args.repeat, stores, clients, balancers: chosenBalancers, concurrency },
+    parameters: { workers: args.workers, duration: args.duration, warmup: args.warmup, repeat: args.repeat, stores, clients, balancers: chosenBalancers, concurrency, waitIdle: args.waitIdle },
     labels: {
       stores: Object.fromEntries(stores.map((s) => [s, loadStore(s).label])),
       clients: Object.fromEntries(clients.map((c) => [c, KINDS[c].label])),
