@@ -189,7 +189,7 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
 
   if (o.path !== undefined) {
     const key = `file:${o.path}`;
-    if (env && env.handle.startsWith('file:') && env.handle !== key) {
+    if (env && env.handle !== key) {
       throw Object.assign(
         new TypeError(
           `attachSharedCache: path ${o.path} is not the cache the primary set up (${env.handle}); ` +

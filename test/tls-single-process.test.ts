@@ -169,6 +169,11 @@ t.test('setupSharedCache publishes the handle, rotates on its timer, and cleans 
   const attachment = attachSharedCache(server);
   t.equal(attachment.mode, 'cluster');
   t.equal(attachment.cache.handle, handle);
+  t.throws(
+    () => attachSharedCache(newServer(), { namespace: 'file', path: `${cert.dir}/other.cache` }),
+    { code: 'ERR_INVALID_ARG_VALUE', message: /is not the cache the primary set up/ },
+    'a path that is not the primary\'s cache is refused rather than silently used',
+  );
   attachment.detach();
 
   await setup.close();
