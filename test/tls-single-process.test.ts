@@ -265,3 +265,14 @@ t.test('sessions of clients with a certificate carry it: blocksize must make roo
   }
   t.ok(sizes[0] > 1024 && sizes[0] < 2048, `an RSA-2048 client certificate makes a ${sizes[0]}-byte session`);
 });
+
+t.test('a single process serves its own statistics with the stats option', async (t) => {
+  const attachment = attachSharedCache(newServer(), { namespace: 'with-stats', items: 10, stats: { port: 0 } });
+  t.teardown(() => attachment.detach());
+  const url = await attachment.statsUrl!;
+  const response = await fetch(`${url}/stats`);
+  t.equal(response.status, 200);
+  t.match(await response.text(), /"items":\s*10/);
+  attachment.detach();
+  t.equal(attachment.statsUrl, undefined, 'gone with the cache');
+});
