@@ -146,16 +146,16 @@ function chart(result) {
       });
     }
   }
-  const panel = (field, title) => ({
+  const panel = (field, title, format) => ({
     facet: { column: { field: 'op', type: 'nominal', title: null } },
     spec: {
       width: 220,
       height: 200,
       mark: 'bar',
       encoding: {
-        x: { field: 'store', type: 'nominal', title: null, sort: result.parameters.drivers.map((d) => (result.trials.find((t) => t.driver === d) || {}).label), axis: { labelAngle: -30, labelLimit: 240 } },
+        x: { field: 'store', type: 'nominal', title: null, sort: result.parameters.drivers.map((d) => (result.trials.find((t) => t.driver === d) || {}).label), axis: { labelAngle: -30, labelLimit: 400 } },
         xOffset: { field: 'workers', type: 'nominal' },
-        y: { field, type: 'quantitative', scale: { type: 'log' }, stack: null, title, axis: { format: '~s' } },
+        y: { field, type: 'quantitative', scale: { type: 'log' }, stack: null, title, axis: { format } },
         color: { field: 'workers', type: 'nominal', title: 'processes at once' },
         tooltip: [{ field: 'store' }, { field: 'op' }, { field: 'workers' }, { field, format: '.3~s' }],
       },
@@ -165,7 +165,7 @@ function chart(result) {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: 'Store micro-benchmark', subtitle: `${result.machine.cpuModel}, ${result.machine.cores} cores, Node ${result.machine.node}` },
     data: { values },
-    vconcat: [panel('medianUs', 'median latency, µs (log; lower is better)'), panel('opsPerSec', 'ops/s, all workers (log; higher is better)')],
+    vconcat: [panel('medianUs', 'median latency, µs (log; lower is better)', '~g'), panel('opsPerSec', 'ops/s, all workers (log; higher is better)', '~s')],
   };
 }
 

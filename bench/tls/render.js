@@ -109,14 +109,14 @@ function chart(result) {
   const panel = (field, title) => ({
     facet: {
       column: { field: 'client', type: 'nominal', title: null, sort: result.parameters.clients.map((k) => result.labels.clients[k]), header: { labelLimit: 400, labelFontWeight: 'bold' } },
-      row: { field: 'balancer', type: 'nominal', title: null, sort: result.parameters.balancers.map((k) => result.labels.balancers[k]), header: { labelLimit: 400, labelFontWeight: 'bold' } },
+      row: { field: 'balancer', type: 'nominal', title: null, sort: result.parameters.balancers.map((k) => result.labels.balancers[k]), header: { labelLimit: 400, labelFontWeight: 'bold', labelOrient: 'right', labelAngle: 90 } },
     },
     spec: {
       width: 220,
       height: 160,
       mark: 'bar',
       encoding: {
-        x: { field: 'store', type: 'nominal', title: null, sort: order, axis: { labelAngle: -30, labelLimit: 240 } },
+        x: { field: 'store', type: 'nominal', title: null, sort: order, axis: { labelAngle: -30, labelLimit: 400 } },
         xOffset: { field: 'concurrency', type: 'nominal' },
         y: { field, type: 'quantitative', title },
         color: { field: 'concurrency', type: 'nominal', title: 'clients in parallel' },
@@ -131,7 +131,7 @@ function chart(result) {
       subtitle: `${result.machine.cpuModel}, ${result.machine.cores} cores, Node ${result.machine.node}, OpenSSL ${result.machine.nodeOpenssl}`,
     },
     data: { values },
-    vconcat: [panel('handshakesPerSec', 'handshakes/s (higher is better)'), panel('resumedPct', 'resumed, %')],
+    vconcat: [panel('handshakesPerSec', 'handshakes/s'), panel('resumedPct', 'resumed, %')],
   };
 }
 

@@ -19,7 +19,7 @@ const { packageVersion } = require('../lib/versions');
 const { round } = require('../lib/summary');
 const { makeCertificate } = require('./cert');
 const { startClients, KINDS } = require('./client');
-const { NAMES: STORES, loadStore } = require('./stores');
+const { DEFAULT_NAMES: STORES, loadStore } = require('./stores');
 const { balancers, NAMES: BALANCERS } = require('./balancers');
 const { waitForIdle } = require('../lib/idle');
 
