@@ -74,6 +74,33 @@ int Reserve(int fd, uint64_t size) {
   return rc;
 }
 
+// Removes "<path>.<pid>.<hex>.tmp" files that a creator killed between
+// creating and publishing its file left behind, once that pid is gone. Only
+// names of exactly that shape next to `path` are touched.
+void RemoveStaleTempFiles(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string base = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  while (struct dirent* entry = readdir(d)) {
+    const char* n = entry->d_name;
+    if (std::strncmp(n, base.c_str(), base.size()) != 0) continue;
+    char* end = nullptr;
+    long pid = std::strtol(n + base.size(), &end, 10);
+    if (pid <= 0 || end == nullptr || *end != '.' || std::strlen(end) != 1 + 16 + 4 ||
+        std::strcmp(end + 17, ".tmp") != 0 || ProcessAlive(pid_t(pid))) {
+      continue;
+    }
+    std::string victim = dir + "/" + n;
+    struct stat st;
+    if (lstat(victim.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+      unlink(victim.c_str());
+    }
+  }
+  closedir(d);
+}
+
 // Removes shm entries whose creator is gone and that nobody has open.
 void RemoveStaleShm() {
   DIR* dir = opendir("/dev/shm");
@@ -185,6 +212,7 @@ Segment* Segment::CreateOrOpenFile(const std::string& path, const Geometry& g, b
   // Fast path: it exists already.
   if (access(path.c_str(), F_OK) == 0) return Open(handle, error);
 
+  RemoveStaleTempFiles(path);
   // Build the whole segment under a private name, then publish it with link(2),
   // which fails if the path appeared meanwhile: concurrent creators end up
   // sharing the one that won, and nobody ever sees a half-initialised file.
