@@ -87,12 +87,21 @@ Totals Cache::Sum() const {
   Totals t;
   std::memset(&t, 0, sizeof t);
   const Stripe* st = segment_->stripes();
+  // A process with several caches open on one segment (two servers, worker
+  // threads) owns several stripes; `attached` counts processes, once each.
+  uint32_t seen[kStripes];
+  uint32_t distinct = 0;
   for (uint32_t i = 0; i < kStripes; ++i) {
     const uint32_t owner = LoadRelaxed(st[i].pid);
     if (i != 0 && owner == 0) continue;
-    if (i != 0 && ProcessAlive(pid_t(owner))) ++t.attached;
+    if (i != 0 && ProcessAlive(pid_t(owner))) {
+      bool counted = false;
+      for (uint32_t k = 0; k < distinct && !counted; ++k) counted = seen[k] == owner;
+      if (!counted) seen[distinct++] = owner;
+    }
     for (uint32_t c = 0; c < kCounters; ++c) t.counters[c] += LoadRelaxed(st[i].counters[c]);
   }
+  t.attached = distinct;
   t.used = table_->used();
   return t;
 }

@@ -186,3 +186,13 @@ t.test('counters from several processes add up, also after they close, exit or a
   t.teardown(() => newcomer.close());
   t.match(newcomer.stats(), expected, 'a process that attaches later sees the same sums');
 });
+
+t.test('attached counts processes, not handles: two caches of one process on one segment count once', async (t) => {
+  const owner = SharedCache.create({ items: 16, blocksize: 64, timeout: 10 });
+  t.teardown(() => owner.close());
+  const second = SharedCache.open(owner.handle);
+  t.teardown(() => second.close());
+  t.equal(owner.stats().attached, 1);
+  second.close();
+  t.equal(owner.stats().attached, 1, 'still this one process');
+});
