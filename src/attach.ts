@@ -38,7 +38,7 @@ import {
   resolveCacheOptions,
 } from './tls-options';
 import { acquireSegment, AttachedSegment, peekSegment, releaseSegment } from './attached-segments';
-import { checkOptions, typeError } from './validate';
+import { checkOptions, rangeError, typeError, valueError } from './validate';
 
 /** Options of {@link attachSharedCache}. */
 export interface AttachOptions extends MaintainedCacheOptions {
@@ -120,22 +120,14 @@ export function attachSharedCache(server: tls.Server, options?: AttachOptions): 
   const resolved = resolveCacheOptions(o, 'attachSharedCache');
 
   if (attachments.has(server)) {
-    throw Object.assign(
-      new TypeError(`attachSharedCache: this server is already attached (namespace '${attachments.get(server)!.namespace}'); detach() it first`),
-      { code: 'ERR_INVALID_ARG_VALUE' },
-    );
+    throw valueError(`attachSharedCache: this server is already attached (namespace '${attachments.get(server)!.namespace}'); detach() it first`);
   }
   // A second 'resumeSession' listener would call back twice, and Node destroys
   // the socket on that (ERR_MULTIPLE_CALLBACK). Extra 'newSession' listeners are
   // harmless (its callback may be called more than once), so they are allowed.
   if (server.listenerCount('resumeSession') > 0) {
-    throw Object.assign(
-      new TypeError(
-        "attachSharedCache: the server already has a 'resumeSession' listener (another session store?); " +
-          'both would answer the handshake. Remove it first.',
-      ),
-      { code: 'ERR_INVALID_ARG_VALUE' },
-    );
+    throw valueError("attachSharedCache: the server already has a 'resumeSession' listener (another session store?); " +
+          'both would answer the handshake. Remove it first.',);
   }
   const holder = namespacesInUse.get(namespace);
   if (holder) {
@@ -166,9 +158,7 @@ function resolveNamespace(value: unknown): string {
   }
   const bytes = Buffer.byteLength(value);
   if (bytes > MAX_NAMESPACE_BYTES) {
-    throw Object.assign(new RangeError(`attachSharedCache: namespace must be at most ${MAX_NAMESPACE_BYTES} bytes (UTF-8), got ${bytes}`), {
-      code: 'ERR_OUT_OF_RANGE',
-    });
+    throw rangeError(`attachSharedCache: namespace must be at most ${MAX_NAMESPACE_BYTES} bytes (UTF-8), got ${bytes}`);
   }
   return value;
 }
@@ -190,13 +180,8 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
   if (o.path !== undefined) {
     const key = `file:${o.path}`;
     if (env && env.handle !== key) {
-      throw Object.assign(
-        new TypeError(
-          `attachSharedCache: path ${o.path} is not the cache the primary set up (${env.handle}); ` +
-            'pass no path in cluster workers, or the same path as setupSharedCache()',
-        ),
-        { code: 'ERR_INVALID_ARG_VALUE' },
-      );
+      throw valueError(`attachSharedCache: path ${o.path} is not the cache the primary set up (${env.handle}); ` +
+            'pass no path in cluster workers, or the same path as setupSharedCache()',);
     }
     const existing = peekSegment(key);
     if (existing) checkSameGeometry(existing.cache, o);
@@ -356,21 +341,17 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   };
 
   // Before Node's own connection listener: the key must be current before the ClientHello is read.
-  const onConnection = () => {
+  // A failing key refresh must not fail the connection: warn once and go on.
+  const syncKey = (force: boolean) => {
     try {
-      follower?.sync();
+      follower?.sync(force);
     } catch (error) {
       warnOnce(error);
     }
   };
+  const onConnection = () => syncKey(false);
   // The cluster module has just replaced the key with the first worker's (see ticket-keys.ts).
-  const onListening = () => {
-    try {
-      follower?.sync(true);
-    } catch (error) {
-      warnOnce(error);
-    }
-  };
+  const onListening = () => syncKey(true);
 
   // setSecureContext() builds a new context: Node's argv session ID context
   // and a random ticket key come back unless we put ours in again.
@@ -382,11 +363,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
         ? { ...options, sessionIdContext: sharedContext }
         : options;
     originalSetSecureContext.call(this, withContext);
-    try {
-      follower?.sync(true);
-    } catch (error) {
-      warnOnce(error);
-    }
+    syncKey(true);
   };
 
   server.on('newSession', onNewSession);

@@ -17,7 +17,7 @@ import {
   TLS_VERSIONS,
   TlsVersion,
 } from './counters';
-import { checkBytes, checkInteger, checkNumber, checkOptions, checkString, rangeError, typeError } from './validate';
+import { checkBytes, checkInteger, checkNumber, checkOptions, checkString, rangeError, typeError, valueError } from './validate';
 
 /** Geometry of a new cache. */
 export interface SharedCacheOptions {
@@ -193,9 +193,7 @@ export class SharedCache {
   static open(handle: string): SharedCache {
     checkString(handle, 'handle');
     if (!handle.startsWith('shm:') && !handle.startsWith('file:')) {
-      throw Object.assign(new TypeError(`handle must start with 'shm:' or 'file:', got '${handle.slice(0, 40)}'`), {
-        code: 'ERR_INVALID_ARG_VALUE',
-      });
+      throw valueError(`handle must start with 'shm:' or 'file:', got '${handle.slice(0, 40)}'`);
     }
     const native = loadNative();
     let cache: NativeCache;
