@@ -11,21 +11,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { loadDriver } = require('./drivers');
 const { summarize, median, round } = require('../lib/summary');
-
-function once(worker, type) {
-  return new Promise((resolve, reject) => {
-    const onMessage = (msg) => {
-      if (msg && msg.type === type) {
-        worker.off('message', onMessage);
-        worker.off('exit', onExit);
-        resolve(msg);
-      }
-    };
-    const onExit = (code) => reject(new Error(`worker ${worker.process.pid} exited (${code}) while waiting for '${type}'`));
-    worker.on('message', onMessage);
-    worker.once('exit', onExit);
-  });
-}
+const { nextMessage } = require('../lib/worker-message');
 
 /** Pools one phase's worker results: latency over every batch of every worker, throughput summed. */
 function pool(results) {
@@ -86,10 +72,10 @@ async function main() {
       cluster.fork({ ...primary.env, BENCH_PARAMS: JSON.stringify(params), BENCH_WORKER_INDEX: String(i) }),
     );
   }
-  const ready = await Promise.all(workers.map((w) => once(w, 'ready')));
+  const ready = await Promise.all(workers.map((w) => nextMessage(w, 'ready')));
 
   const warmers = driver.warmInEveryWorker ? workers : workers.slice(0, 1);
-  const warmed = await Promise.all(warmers.map((w) => { const p = once(w, 'warmed'); w.send({ cmd: 'warm' }); return p; }));
+  const warmed = await Promise.all(warmers.map((w) => { const p = nextMessage(w, 'warmed'); w.send({ cmd: 'warm' }); return p; }));
 
   // The phases of one round. A stats poller (issue 4) runs in this process,
   // which is not a worker, during the 'getPolled' phase only; the plain 'get'
@@ -110,7 +96,7 @@ async function main() {
         }, params.pollMs);
       }
       const message = { cmd: 'run', op: phase.op, durationNs: params.duration * 1e9, warmupNs: params.warmup * 1e9 };
-      const results = await Promise.all(workers.map((w) => { const p = once(w, 'result'); w.send(message); return p; }));
+      const results = await Promise.all(workers.map((w) => { const p = nextMessage(w, 'result'); w.send(message); return p; }));
       if (timer) clearInterval(timer);
       const pooled = pool(results);
       if (phase.poll) pooled.polls = polls;

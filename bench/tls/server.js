@@ -9,21 +9,7 @@ const cluster = require('node:cluster');
 const path = require('node:path');
 const { loadStore } = require('./stores');
 const { balancers } = require('./balancers');
-
-function nextMessage(worker, type) {
-  return new Promise((resolve, reject) => {
-    const onMessage = (msg) => {
-      if (msg && msg.type === type) {
-        worker.off('message', onMessage);
-        worker.off('exit', onExit);
-        resolve(msg);
-      }
-    };
-    const onExit = (code) => reject(new Error(`TLS worker exited (${code}) while waiting for '${type}'`));
-    worker.on('message', onMessage);
-    worker.once('exit', onExit);
-  });
-}
+const { nextMessage } = require('../lib/worker-message');
 
 async function main() {
   const params = JSON.parse(process.argv[2]);
