@@ -8,8 +8,8 @@
  * from the snapshot, never by spreading it, so a secret added to CacheStats
  * later cannot leak here by accident.
  */
-import type { CacheStats } from '../shared-cache';
-import { OUTCOMES, TLS_VERSIONS, type HandshakeOutcome, type TlsVersion } from '../counters';
+import type { CacheStats } from '../core/shared-cache';
+import { OUTCOMES, TLS_VERSIONS, type HandshakeOutcome, type TlsVersion } from '../core/counters';
 
 /** Schema version of {@link StatsDocument}; bumped when a field changes meaning or disappears (new fields do not bump it). */
 export const STATS_DOCUMENT_VERSION = 1;

@@ -8,8 +8,8 @@
  * counters since start hides recent changes; PromQL computes them over any
  * window from the counters (see the README).
  */
-import type { CacheStats } from '../shared-cache';
-import { OUTCOMES, TLS_VERSIONS } from '../counters';
+import type { CacheStats } from '../core/shared-cache';
+import { OUTCOMES, TLS_VERSIONS } from '../core/counters';
 import { buildStatsDocument, type StatsDocument } from './document';
 
 /** Content type of the text exposition format, version 0.0.4. */

@@ -3,7 +3,7 @@
  * a one-shot table, and the live view that `--watch` redraws in place with
  * rates between two polls (uwsgitop's idea). Plain ASCII, at most 80 columns.
  */
-import { TLS_VERSIONS, type TlsVersion } from '../counters';
+import { TLS_VERSIONS, type TlsVersion } from '../core/counters';
 import type { HandshakeRow, StatsDocument } from './document';
 
 /** 12345 -> "12,345". */

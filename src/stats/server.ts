@@ -14,8 +14,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { CacheStats } from '../shared-cache';
-import { checkInteger, checkOptions, checkString } from '../validate';
+import type { CacheStats } from '../core/shared-cache';
+import { checkInteger, checkOptions, checkString } from '../core/validate';
 import { buildStatsDocument } from './document';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus';
 

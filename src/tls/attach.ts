@@ -1,0 +1,405 @@
+/**
+ * attachSharedCache(server): makes a TLS server resume sessions from the
+ * shared cache and follow the cluster's ticket key.
+ *
+ * Where the cache comes from (the three modes, README "Modes"):
+ * 1. cluster: the primary called setupSharedCache(); the worker opens the
+ *    segment named in its environment (TLS_SHM_CACHE_HANDLE);
+ * 2. single process: not a cluster worker and no handle in the environment:
+ *    a private cache is created from `items`, `blocksize`, `timeout`;
+ * 3. masterless: `path` given: every process opens (or the first creates) the
+ *    file-backed cache, and whichever holds the maintenance lease sweeps and
+ *    rotates the ticket key.
+ * A cluster worker whose primary set nothing up is an error
+ * (ERR_TLS_SHM_NO_PRIMARY), never a silent fall-back to a per-worker cache
+ * that would resume about 1/N of the sessions.
+ */
+import cluster from 'node:cluster';
+import tls from 'node:tls';
+import { readClusterEnv } from './cluster-env';
+import { TLS13_SESSIONS_SKIPPED } from '../core/counters';
+import { TlsShmCacheError } from '../core/errors';
+import { HandshakeCounter } from './handshake-counter';
+import { Maintenance } from './maintenance';
+import { readSession, TLS1_3_VERSION } from './session-der';
+import {
+  applySessionIdContext,
+  nodeDefaultSessionIdContext,
+  sharedSessionIdContext,
+  usesNodeDefault,
+} from './session-id-context';
+import { SharedCache } from '../core/shared-cache';
+import { startStatsServer, StatsServer } from '../stats/server';
+import { TicketKeyFollower } from './ticket-keys';
+import {
+  MAINTAINED_CACHE_OPTIONS,
+  MaintainedCacheOptions,
+  ResolvedCacheOptions,
+  resolveCacheOptions,
+} from './options';
+import { acquireSegment, AttachedSegment, peekSegment, releaseSegment } from './attached-segments';
+import { checkOptions, rangeError, typeError, valueError } from '../core/validate';
+
+/** Options of {@link attachSharedCache}. */
+export interface AttachOptions extends MaintainedCacheOptions {
+  /**
+   * Keeps the sessions of this server apart from those of other servers on
+   * the same cache (default `'default'`): keys are prefixed with it, and it is
+   * part of the session ID context, so neither a cached session nor a ticket
+   * of one namespace resumes on another. At most 31 bytes (UTF-8). Two servers
+   * of one process cannot share a namespace (ERR_TLS_SHM_NAMESPACE_IN_USE).
+   *
+   * The other options (`items`, `blocksize`, `timeout`, `sweepInterval`,
+   * `tickets`, `path`, `stats`) shape the cache when this process makes it
+   * (single-process and masterless modes). In a cluster worker the primary's
+   * setupSharedCache() options apply and these are only validated.
+   */
+  namespace?: string;
+}
+
+/** What attachSharedCache returns. */
+export interface Attachment {
+  /** The cache the server uses. */
+  readonly cache: SharedCache;
+  /** The namespace of this server's sessions. */
+  readonly namespace: string;
+  /** How the cache was found: the primary's, a private one, or the masterless file. */
+  readonly mode: 'cluster' | 'private' | 'masterless';
+  /** The statistics URL while this process serves them (`stats` option, modes 2 and 3), else undefined. */
+  readonly statsUrl: Promise<string> | undefined;
+  /**
+   * Removes the listeners, restores the server's setSecureContext and session
+   * ID context, frees the namespace, and closes the cache when no other
+   * server of this process uses it (a private cache is then removed).
+   */
+  detach(): void;
+}
+
+const ATTACH_OPTIONS = ['namespace', ...MAINTAINED_CACHE_OPTIONS] as const;
+const DEFAULT_NAMESPACE = 'default';
+/**
+ * Keys are `namespace \0 sessionId`; TLS session IDs are at most 32 bytes and
+ * the cache's keys at most 64 (SharedCache's default maxKeyLength).
+ */
+const MAX_SESSION_ID_BYTES = 32;
+const MAX_NAMESPACE_BYTES = 64 - 1 - MAX_SESSION_ID_BYTES;
+
+/** Namespaces attached in this process, and by which server. */
+const namespacesInUse = new Map<string, tls.Server>();
+const attachments = new WeakMap<tls.Server, Attachment>();
+let privateSegments = 0;
+
+/**
+ * Shares TLS sessions and the cluster's ticket key with the other processes
+ * of the cluster (or creates a private cache in a single process, or joins a
+ * masterless file-backed cache with `path`).
+ *
+ * Installs 'newSession' / 'resumeSession' listeners that use the cache
+ * synchronously, skips TLS 1.3 sessions (no store can resume them in Node),
+ * keeps the server's ticket key equal to the cluster's, makes the session ID
+ * context equal across processes (see session-id-context.ts), and counts
+ * handshakes by protocol version and outcome.
+ *
+ * @param server a `tls.Server`, `https.Server` or `http2.createSecureServer()`
+ *   server, attached before or after listen().
+ * @throws TlsShmCacheError ERR_TLS_SHM_NO_PRIMARY in a cluster worker whose
+ *   primary did not call setupSharedCache() before forking it;
+ *   ERR_TLS_SHM_NAMESPACE_IN_USE when another server of this process uses
+ *   the namespace; the cache's own codes when the segment cannot be opened.
+ * @throws TypeError / RangeError for a wrong server or option.
+ */
+export function attachSharedCache(server: tls.Server, options?: AttachOptions): Attachment {
+  if (!(server instanceof tls.Server)) {
+    throw typeError(
+      'attachSharedCache: server must be a tls.Server, https.Server or http2 secure server, ' +
+        `got ${server === null ? 'null' : typeof server}`,
+    );
+  }
+  const o = checkOptions<AttachOptions>(options, 'attachSharedCache', ATTACH_OPTIONS);
+  const namespace = resolveNamespace(o.namespace);
+  const resolved = resolveCacheOptions(o, 'attachSharedCache');
+
+  if (attachments.has(server)) {
+    throw valueError(`attachSharedCache: this server is already attached (namespace '${attachments.get(server)!.namespace}'); detach() it first`);
+  }
+  // A second 'resumeSession' listener would call back twice, and Node destroys
+  // the socket on that (ERR_MULTIPLE_CALLBACK). Extra 'newSession' listeners are
+  // harmless (its callback may be called more than once), so they are allowed.
+  if (server.listenerCount('resumeSession') > 0) {
+    throw valueError("attachSharedCache: the server already has a 'resumeSession' listener (another session store?); " +
+          'both would answer the handshake. Remove it first.',);
+  }
+  const holder = namespacesInUse.get(namespace);
+  if (holder) {
+    throw new TlsShmCacheError(
+      'ERR_TLS_SHM_NAMESPACE_IN_USE',
+      `attachSharedCache: namespace '${namespace}' is already used by another server of this process; ` +
+        "give each server its own, e.g. attachSharedCache(server, { namespace: 'api' })",
+    );
+  }
+
+  const source = findSegment(resolved);
+  let attachment: Attachment;
+  try {
+    attachment = install(server, namespace, source);
+  } catch (error) {
+    releaseSegment(source.key);
+    throw error;
+  }
+  namespacesInUse.set(namespace, server);
+  attachments.set(server, attachment);
+  return attachment;
+}
+
+function resolveNamespace(value: unknown): string {
+  if (value === undefined) return DEFAULT_NAMESPACE;
+  if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
+    throw typeError(`attachSharedCache: namespace must be a non-empty string without NUL bytes, got ${typeof value === 'string' ? `'${value}'` : typeof value}`);
+  }
+  const bytes = Buffer.byteLength(value);
+  if (bytes > MAX_NAMESPACE_BYTES) {
+    throw rangeError(`attachSharedCache: namespace must be at most ${MAX_NAMESPACE_BYTES} bytes (UTF-8), got ${bytes}`);
+  }
+  return value;
+}
+
+/** The segment a server attaches to, as decided by the mode. */
+interface SegmentSource {
+  key: string;
+  segment: AttachedSegment;
+  mode: Attachment['mode'];
+  /** Whether servers follow the cluster ticket key (false: Node's own keys stay). */
+  sharedTickets: boolean;
+  /** The longest a session is kept, in seconds. */
+  maxTtl: number;
+}
+
+function findSegment(o: ResolvedCacheOptions): SegmentSource {
+  const env = readClusterEnv();
+
+  if (o.path !== undefined) {
+    const key = `file:${o.path}`;
+    if (env && env.handle !== key) {
+      throw valueError(`attachSharedCache: path ${o.path} is not the cache the primary set up (${env.handle}); ` +
+            'pass no path in cluster workers, or the same path as setupSharedCache()',);
+    }
+    const existing = peekSegment(key);
+    if (existing) checkSameGeometry(existing.cache, o);
+    const segment = acquireSegment(key, () => openMaintained(SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout, path: o.path }), o));
+    return { key, segment, mode: 'masterless', sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
+  }
+
+  if (env) {
+    const segment = acquireSegment(env.handle, () => {
+      const cache = openPrimaryCache(env.handle);
+      return { cache, statsUrl: () => undefined, stop: () => undefined };
+    });
+    return { key: env.handle, segment, mode: 'cluster', sharedTickets: env.tickets === 'shared', maxTtl: segment.cache.stats().timeout };
+  }
+
+  if (cluster.isWorker) {
+    throw new TlsShmCacheError(
+      'ERR_TLS_SHM_NO_PRIMARY',
+      'attachSharedCache: this cluster worker found no shared cache in its environment (TLS_SHM_CACHE_HANDLE). ' +
+        'Call setupSharedCache() in the primary before cluster.fork(); ' +
+        'if no primary of yours runs (PM2 cluster mode), pass the same { path } to attachSharedCache in every process.',
+    );
+  }
+
+  const key = `private:${++privateSegments}`;
+  const segment = acquireSegment(key, () => openMaintained(SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout }), o));
+  return { key, segment, mode: 'private', sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
+}
+
+function openPrimaryCache(handle: string): SharedCache {
+  try {
+    return SharedCache.open(handle);
+  } catch (error) {
+    if (error instanceof TlsShmCacheError) {
+      throw new TlsShmCacheError(
+        error.code,
+        `attachSharedCache: cannot open the cache the primary set up (TLS_SHM_CACHE_HANDLE=${handle}): ${error.message}. ` +
+          'Has the primary closed it or exited? Workers must be forked by the process that called setupSharedCache().',
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+function checkSameGeometry(cache: SharedCache, o: ResolvedCacheOptions): void {
+  const s = cache.stats();
+  if (s.items !== o.items || s.blocksize !== o.blocksize) {
+    throw new TlsShmCacheError(
+      'ERR_TLS_SHM_GEOMETRY',
+      `attachSharedCache: ${o.path} is already attached in this process with items=${s.items}, blocksize=${s.blocksize}; ` +
+        `asked for items=${o.items}, blocksize=${o.blocksize}`,
+    );
+  }
+}
+
+/** A cache this process maintains (with the others, under the lease): sweeps, rotation, stats while holding. */
+function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSegment {
+  let stats: StatsServer | undefined;
+  const statsOptions = o.stats;
+  const onLeaseChange = (holding: boolean) => {
+    if (!statsOptions) return;
+    if (holding && !stats) {
+      stats = startStatsServer(() => cache.stats(), statsOptions);
+      stats.ready.catch((error: Error) =>
+        process.emitWarning(`tls-shm-cache: the stats server could not listen: ${error.message}`, 'TlsShmCacheWarning'),
+      );
+    } else if (!holding && stats) {
+      void stats.close();
+      stats = undefined;
+    }
+  };
+  let maintenance: Maintenance;
+  try {
+    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs, onLeaseChange }).start();
+  } catch (error) {
+    cache.close();
+    throw error;
+  }
+  return {
+    cache,
+    maintenance,
+    statsUrl: () => stats?.ready,
+    stop: () => maintenance.stop(),
+  };
+}
+
+type SetSecureContext = (this: tls.Server, options: tls.SecureContextOptions) => void;
+
+function install(server: tls.Server, namespace: string, source: SegmentSource): Attachment {
+  const { cache } = source.segment;
+  const counter = new HandshakeCounter(cache);
+  const follower = source.sharedTickets ? new TicketKeyFollower(server, cache) : undefined;
+
+  // Session ID context: equal in every process of this namespace (session-id-context.ts).
+  const managesContext = usesNodeDefault(server);
+  const sharedContext = sharedSessionIdContext(namespace, cache.stats().createdAt);
+  if (managesContext) applySessionIdContext(server, sharedContext);
+
+  // Keys are `namespace \0 id`, built in one scratch buffer: the cache copies
+  // the key before returning, and both listeners run synchronously.
+  const prefix = Buffer.from(`${namespace}\0`);
+  const scratch = Buffer.alloc(prefix.length + MAX_SESSION_ID_BYTES);
+  prefix.copy(scratch);
+  const keyOf = (id: Buffer): Buffer => {
+    if (id.length > MAX_SESSION_ID_BYTES) return Buffer.concat([prefix, id]); // refused by the cache as too long, and counted
+    id.copy(scratch, prefix.length);
+    return scratch.subarray(0, prefix.length + id.length);
+  };
+
+  let warned = false;
+  const warnOnce = (error: unknown) => {
+    // A failing cache must never fail a handshake: the session is simply not shared.
+    if (warned) return;
+    warned = true;
+    process.emitWarning(`tls-shm-cache: ${(error as Error).message}`, 'TlsShmCacheWarning');
+  };
+
+  const onNewSession = (id: Buffer, data: Buffer, done: () => void) => {
+    try {
+      const facts = readSession(data);
+      if (facts?.protocolVersion === TLS1_3_VERSION) {
+        // Node resumes TLS 1.3 only from tickets (DESIGN.md): a stored one would never be read.
+        cache.count(TLS13_SESSIONS_SKIPPED);
+      } else {
+        // OpenSSL refuses a session past its own timeout (in the session: the
+        // server's sessionTimeout, or OpenSSL's 7200 s when none is set, not
+        // the 300 s Node documents): keep it no longer than that, nor than ours.
+        const sessionTimeout =
+          facts?.timeoutSeconds ?? (server as tls.Server & { sessionTimeout?: number }).sessionTimeout ?? source.maxTtl;
+        const ttl = Math.min(sessionTimeout, source.maxTtl);
+        if (ttl > 0) cache.set(keyOf(id), data, ttl);
+      }
+    } catch (error) {
+      warnOnce(error);
+    }
+    done();
+  };
+
+  const onResumeSession = (id: Buffer, done: (error: Error | null, data: Buffer | null) => void) => {
+    let data: Buffer | undefined;
+    try {
+      data = cache.get(keyOf(id));
+    } catch (error) {
+      warnOnce(error);
+    }
+    if (data) counter.noteHit(id);
+    done(null, data ?? null);
+  };
+
+  const onSecureConnection = (socket: tls.TLSSocket) => {
+    try {
+      counter.count(socket);
+    } catch (error) {
+      warnOnce(error);
+    }
+  };
+
+  // Before Node's own connection listener: the key must be current before the ClientHello is read.
+  // A failing key refresh must not fail the connection: warn once and go on.
+  const syncKey = (force: boolean) => {
+    try {
+      follower?.sync(force);
+    } catch (error) {
+      warnOnce(error);
+    }
+  };
+  const onConnection = () => syncKey(false);
+  // The cluster module has just replaced the key with the first worker's (see ticket-keys.ts).
+  const onListening = () => syncKey(true);
+
+  // setSecureContext() builds a new context: Node's argv session ID context
+  // and a random ticket key come back unless we put ours in again.
+  const ownSetSecureContext = Object.prototype.hasOwnProperty.call(server, 'setSecureContext');
+  const originalSetSecureContext = server.setSecureContext as SetSecureContext;
+  const wrappedSetSecureContext: SetSecureContext = function (this: tls.Server, options) {
+    const withContext =
+      managesContext && options !== null && typeof options === 'object' && !options.sessionIdContext
+        ? { ...options, sessionIdContext: sharedContext }
+        : options;
+    originalSetSecureContext.call(this, withContext);
+    syncKey(true);
+  };
+
+  server.on('newSession', onNewSession);
+  server.on('resumeSession', onResumeSession);
+  server.on('secureConnection', onSecureConnection);
+  server.prependListener('connection', onConnection);
+  server.on('listening', onListening);
+  server.setSecureContext = wrappedSetSecureContext;
+  follower?.sync(true);
+
+  let detached = false;
+  return {
+    cache,
+    namespace,
+    mode: source.mode,
+    get statsUrl() {
+      return source.segment.statsUrl();
+    },
+    detach() {
+      if (detached) return;
+      detached = true;
+      server.off('newSession', onNewSession);
+      server.off('resumeSession', onResumeSession);
+      server.off('secureConnection', onSecureConnection);
+      server.off('connection', onConnection);
+      server.off('listening', onListening);
+      if (server.setSecureContext === wrappedSetSecureContext) {
+        if (ownSetSecureContext) server.setSecureContext = originalSetSecureContext;
+        else delete (server as Partial<tls.Server>).setSecureContext;
+      }
+      if (managesContext && (server as tls.Server & { sessionIdContext?: string }).sessionIdContext === sharedContext) {
+        applySessionIdContext(server, nodeDefaultSessionIdContext());
+      }
+      namespacesInUse.delete(namespace);
+      attachments.delete(server);
+      releaseSegment(source.key);
+    },
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * setupSharedCache(): the cluster primary's part. It creates the segment,
+ * publishes its handle in the environment that cluster.fork() copies into
+ * every worker, and runs the housekeeping no worker should do: sweeping
+ * expired slots, rotating the cluster's ticket key, serving statistics.
+ */
+import cluster from 'node:cluster';
+import { restoreClusterEnv, writeClusterEnv } from './cluster-env';
+import { Maintenance } from './maintenance';
+import { SharedCache } from '../core/shared-cache';
+import type { CacheStats } from '../core/shared-cache';
+import { startStatsServer, StatsServer } from '../stats/server';
+import { MAINTAINED_CACHE_OPTIONS, MaintainedCacheOptions, resolveCacheOptions } from './options';
+import { checkOptions } from '../core/validate';
+
+/** Options of {@link setupSharedCache}: see each field for its default. */
+export type SetupOptions = MaintainedCacheOptions;
+
+/** What setupSharedCache returns. */
+export interface SharedCacheSetup {
+  /** The cache the workers open. */
+  readonly cache: SharedCache;
+  /** Counters summed over every process, and the geometry. */
+  stats(): CacheStats;
+  /** The statistics endpoint's base URL once it listens; undefined without the `stats` option. */
+  readonly statsUrl: Promise<string> | undefined;
+  /**
+   * Publishes a new ticket key now (e.g. on SIGHUP, or when a key may have
+   * leaked) instead of waiting for `tickets.rotate`; workers apply it on their
+   * next connection. Returns the new generation. Tickets issued under the old
+   * key cost one full handshake. Throws if set up with `tickets: false`.
+   */
+  rotateTicketKey(): number;
+  /**
+   * Stops the timers and the stats server, withdraws the handle from the
+   * environment and closes the cache; a shared-memory segment is removed
+   * (workers that still have it mapped keep working until they exit). A file
+   * given by `path` is kept.
+   */
+  close(): Promise<void>;
+}
+
+let active: SharedCacheSetup | undefined;
+
+/**
+ * Sets the shared cache up in the cluster primary. Call it before the first
+ * cluster.fork(): workers find the cache through the environment they inherit.
+ *
+ * @example
+ *   if (cluster.isPrimary) {
+ *     setupSharedCache({ items: 50000, stats: { port: 9090 } });
+ *     for (let i = 0; i < 4; i++) cluster.fork();
+ *   } else {
+ *     const server = https.createServer({ key, cert }, app);
+ *     attachSharedCache(server);
+ *     server.listen(443);
+ *   }
+ *
+ * @throws TypeError / RangeError for a misspelt or out-of-range option; a
+ *   TypeError when called in a worker or twice; TlsShmCacheError when the
+ *   segment cannot be created (e.g. /dev/shm full, ERR_TLS_SHM_SYSTEM).
+ */
+export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
+  const o = resolveCacheOptions(checkOptions<SetupOptions>(options, 'setupSharedCache', MAINTAINED_CACHE_OPTIONS), 'setupSharedCache');
+  if (cluster.isWorker) {
+    throw Object.assign(
+      new TypeError('setupSharedCache: call it in the cluster primary, before cluster.fork(); workers call attachSharedCache(server)'),
+      { code: 'ERR_INVALID_STATE' },
+    );
+  }
+  if (active) {
+    throw Object.assign(new TypeError('setupSharedCache: already set up in this process; close() the first one before another'), {
+      code: 'ERR_INVALID_STATE',
+    });
+  }
+  const cache = SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout, path: o.path });
+  let maintenance: Maintenance;
+  let stats: StatsServer | undefined;
+  try {
+    // The first tick publishes the ticket key before any worker exists.
+    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs }).start();
+    if (o.stats) {
+      stats = startStatsServer(() => cache.stats(), o.stats);
+      // Reported through statsUrl; a caller that never looks still hears of it.
+      stats.ready.catch((error: Error) =>
+        process.emitWarning(`tls-shm-cache: the stats server could not listen: ${error.message}`, 'TlsShmCacheWarning'),
+      );
+    }
+  } catch (error) {
+    cache.close();
+    throw error;
+  }
+  const previousEnv = writeClusterEnv(cache.handle, o.rotateMs === null ? 'node' : 'shared');
+
+  let closed: Promise<void> | undefined;
+  const setup: SharedCacheSetup = {
+    cache,
+    stats: () => cache.stats(),
+    statsUrl: stats?.ready,
+    rotateTicketKey() {
+      if (o.rotateMs === null) {
+        throw Object.assign(new TypeError('rotateTicketKey: set up with tickets: false, the workers keep Node\'s own keys'), {
+          code: 'ERR_INVALID_STATE',
+        });
+      }
+      if (cache.closed) throw Object.assign(new TypeError('rotateTicketKey: the cache is closed'), { code: 'ERR_INVALID_STATE' });
+      return maintenance.rotateNow();
+    },
+    close() {
+      closed ??= (async () => {
+        maintenance.stop();
+        restoreClusterEnv(cache.handle, previousEnv);
+        if (active === setup) active = undefined;
+        try {
+          await stats?.close();
+        } finally {
+          cache.close();
+        }
+      })();
+      return closed;
+    },
+  };
+  active = setup;
+  return setup;
+}

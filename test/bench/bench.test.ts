@@ -1,0 +1,161 @@
+/**
+ * The benchmarks run end to end on tiny parameters and write valid result
+ * files, so that they cannot rot. Nothing here asserts a time or a speed: the
+ * figures are the benchmarks' business; these tests check that every store,
+ * client kind and balancer was really exercised and that the results were
+ * recorded (json with the expected fields, a markdown table, an SVG chart).
+ */
+import t, { Test } from 'tap';
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a benchmark script with plain node (they are CommonJS over dist/), bounded in time, killed in teardown. */
+function runScript(t: Test, script: string, args: string[], limitMs: number): Promise<Run> {
+  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, script), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so that teardown can stop the clusters and clients it starts.
+    detached: true,
+  });
+  const killAll = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  t.teardown(killAll);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => {
+    const timer = setTimeout(killAll, limitMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+function tempResults(t: Test): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-shm-bench-test-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The three files of a result, checked for shape: json parses, md has a table, svg is an SVG document. */
+function checkResultFiles(t: Test, dir: string, name: string): any {
+  for (const ext of ['json', 'md', 'svg']) t.ok(fs.existsSync(path.join(dir, `${name}.${ext}`)), `${name}.${ext} written`);
+  const result = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8'));
+  t.type(result.machine.cpuModel, 'string', 'machine: cpu model');
+  t.ok(result.machine.cores >= 1, 'machine: cores');
+  t.match(result.machine.node, /^v\d+/, 'machine: node version');
+  t.match(result.machine.nodeOpenssl, /^\d+\.\d+/, 'machine: OpenSSL version');
+  t.type(result.parameters, 'object', 'parameters recorded');
+  const svg = fs.readFileSync(path.join(dir, `${name}.svg`), 'utf8');
+  t.ok(svg.startsWith('<svg'), 'the chart is an SVG document');
+  t.match(svg, /<\/svg>\s*$/, 'the SVG is complete');
+  t.match(svg, /<path|<rect/, 'the chart has marks');
+  const md = fs.readFileSync(path.join(dir, `${name}.md`), 'utf8');
+  t.match(md, /^\| store \|/m, 'the markdown has a table');
+  t.match(md, /^\| ---/m, 'the table has its separator row');
+  t.match(md, /## Targets/, 'the markdown lists the targets');
+  return result;
+}
+
+t.test('bench:micro measures every store with 1 and 2 workers and records the results', async (t) => {
+  const dir = tempResults(t);
+  const run = await runScript(
+    t,
+    'bench/micro/run.js',
+    ['--duration', '0.1', '--warmup', '0.05', '--rounds', '1', '--items', '200', '--workers', '1,2', '--waitIdle', '0', '--results', dir],
+    120_000,
+  );
+  t.equal(run.code, 0, `bench:micro exits 0 (stderr: ${run.stderr.slice(-500)})`);
+  const result = checkResultFiles(t, dir, 'micro');
+  t.equal(result.benchmark, 'micro');
+  t.equal(result.parameters.items, 200);
+  for (const driver of ['shm', 'map', 'lmdb', 'ipc']) {
+    for (const workers of [1, 2]) {
+      const trial = result.trials.find((x: any) => x.driver === driver && x.workers === workers);
+      t.ok(trial, `${driver} with ${workers} worker(s) was measured`);
+      if (!trial) continue;
+      for (const op of ['get', 'set']) {
+        const o = trial.ops[op];
+        t.ok(o.medianNs > 0 && o.p99Ns >= o.medianNs && o.opsPerSec > 0, `${driver} x${workers} ${op}: median, p99, ops/s`);
+        // Every get hits (the table was warmed with every key) and every set succeeds:
+        // the benchmark measured the operation it claims to.
+        t.equal(o.okRatio, 1, `${driver} x${workers} ${op}: every call succeeded`);
+      }
+    }
+  }
+  const shm = result.trials.find((x: any) => x.driver === 'shm' && x.workers === 1);
+  t.ok(shm.ops.getPolled && shm.ops.getPolled.pollsPerRound[0] >= 0, 'shm get was also measured with a stats poller');
+  t.match(run.stdout, /tls-shm-cache/, 'the table is printed');
+});
+
+t.test('bench:tls runs the whole matrix against a real cluster and records the results', async (t) => {
+  const dir = tempResults(t);
+  const run = await runScript(
+    t,
+    'bench/tls/run.js',
+    ['--workers', '2', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--waitIdle', '0', '--results', dir],
+    170_000,
+  );
+  t.equal(run.code, 0, `bench:tls exits 0 (stderr: ${run.stderr.slice(-500)})`);
+  const result = checkResultFiles(t, dir, 'tls');
+  t.equal(result.benchmark, 'tls');
+  t.equal(result.parameters.workers, 2);
+  const cell = (store: string, client: string, balancer: string, concurrency: number) =>
+    result.cells.find((c: any) => c.store === store && c.client === client && c.balancer === balancer && c.concurrency === concurrency);
+  for (const store of ['none', 'map', 'ipc', 'shm']) {
+    for (const client of ['tls12-id', 'tls13-ticket']) {
+      for (const balancer of ['rr', 'handoff']) {
+        for (const concurrency of [1]) {
+          const c = cell(store, client, balancer, concurrency);
+          t.ok(c, `${store} / ${client} / ${balancer} / c=${concurrency} was measured`);
+          if (!c) continue;
+          t.ok(c.handshakes > 0, `${store} / ${client} / ${balancer} / c=${concurrency}: handshakes happened`);
+          t.equal(c.clientFailures, 0, `${store} / ${client} / ${balancer} / c=${concurrency}: no client failed`);
+          t.ok(c.resumption >= 0 && c.resumption <= 1, 'resumption is a fraction');
+        }
+      }
+    }
+  }
+  // The harness tells full handshakes from resumed ones: without a store a
+  // ticketless TLS 1.2 client never resumes; through a cluster-wide store it does.
+  t.equal(cell('none', 'tls12-id', 'rr', 1).resumption, 0, 'no store, TLS 1.2 without tickets: nothing resumes');
+  t.ok(cell('ipc', 'tls12-id', 'rr', 1).resumption > 0.9, 'IPC store, TLS 1.2 without tickets: sessions resume');
+  t.ok(cell('shm', 'tls12-id', 'rr', 1).resumption > 0.9, 'shm store, TLS 1.2 without tickets: sessions resume');
+});
+
+t.test('bench:report regenerates the markdown and the chart from the json', async (t) => {
+  const dir = tempResults(t);
+  const source = path.join(ROOT, 'bench', 'results', 'micro.json');
+  const json = fs.existsSync(source)
+    ? fs.readFileSync(source, 'utf8')
+    : JSON.stringify({
+        benchmark: 'micro',
+        startedAt: new Date(0).toISOString(),
+        machine: { cpuModel: 'x', cores: 1, memoryGiB: 1, platform: 'p', node: 'v20.0.0', nodeOpenssl: '3.0.0', loadAverage: [0, 0, 0] },
+        parameters: { keyBytes: 32, valueBytes: 200, items: 1, duration: 1, rounds: 1, pollMs: 100, workers: [1], drivers: ['shm'] },
+        method: 'm',
+        trials: [{ driver: 'shm', label: 'tls-shm-cache', workers: 1, timerOverheadNs: 1, ops: { get: { medianNs: 1, p99Ns: 2, opsPerSec: 3, batch: 1, rounds: [] }, set: { medianNs: 1, p99Ns: 2, opsPerSec: 3, batch: 1, rounds: [] } } }],
+      });
+  fs.writeFileSync(path.join(dir, 'micro.json'), json);
+  const run = await runScript(t, 'bench/report.js', ['--results', dir], 60_000);
+  t.equal(run.code, 0, `bench:report exits 0 (stderr: ${run.stderr.slice(-500)})`);
+  checkResultFiles(t, dir, 'micro');
+});

@@ -1,0 +1,379 @@
+/**
+ * SharedCache semantics in one process: what set/get/replace/delete, expiry,
+ * sweep, eviction, the size limits, stats and close() do.
+ */
+import t, { Test } from 'tap';
+import { LIMITS, SharedCache, segmentBytes, TlsShmCacheError } from '../../src/index';
+import { waitFor } from './fixtures/harness';
+
+const key = (s: string) => Buffer.from(s);
+
+function small(t: Test, options: Partial<Parameters<typeof SharedCache.create>[0]> = {}): SharedCache {
+  const cache = SharedCache.create({ items: 64, blocksize: 128, timeout: 60, ...options });
+  t.teardown(() => cache.close());
+  return cache;
+}
+
+t.test('set stores a value that get returns, byte for byte', async (t) => {
+  const cache = small(t);
+  const value = Buffer.from([0, 1, 2, 255, 0, 128]);
+  t.equal(cache.set(key('k'), value), true);
+  t.same(cache.get(key('k')), value);
+  t.equal(cache.stats().used, 1);
+});
+
+t.test('get of a key never stored is undefined, not an error', async (t) => {
+  const cache = small(t);
+  t.equal(cache.get(key('absent')), undefined);
+});
+
+t.test('a zero-length value is stored and read back as an empty Buffer', async (t) => {
+  const cache = small(t);
+  t.equal(cache.set(key('empty'), Buffer.alloc(0)), true);
+  const got = cache.get(key('empty'));
+  t.ok(Buffer.isBuffer(got));
+  t.equal(got!.length, 0);
+});
+
+t.test('Uint8Array keys and values are accepted and get returns a Buffer', async (t) => {
+  const cache = small(t);
+  t.equal(cache.set(new Uint8Array([1, 2, 3]), new Uint8Array([9, 8, 7])), true);
+  const got = cache.get(Buffer.from([1, 2, 3]));
+  t.ok(Buffer.isBuffer(got));
+  t.same([...got!], [9, 8, 7]);
+});
+
+t.test('keys that differ only in length or in one byte are distinct', async (t) => {
+  const cache = small(t);
+  cache.set(key('a'), key('one'));
+  cache.set(Buffer.from('a\0'), key('two'));
+  cache.set(key('b'), key('three'));
+  t.equal(cache.get(key('a'))!.toString(), 'one');
+  t.equal(cache.get(Buffer.from('a\0'))!.toString(), 'two');
+  t.equal(cache.get(key('b'))!.toString(), 'three');
+});
+
+t.test('set of an existing key replaces its value without using another slot', async (t) => {
+  const cache = small(t);
+  cache.set(key('k'), Buffer.alloc(100, 1));
+  t.equal(cache.set(key('k'), key('shorter')), true);
+  t.equal(cache.get(key('k'))!.toString(), 'shorter');
+  const s = cache.stats();
+  t.equal(s.used, 1);
+  t.equal(s.replaced, 1);
+  t.equal(s.sets, 2);
+});
+
+t.test('delete removes the key and says whether it was there', async (t) => {
+  const cache = small(t);
+  cache.set(key('k'), key('v'));
+  t.equal(cache.delete(key('k')), true);
+  t.equal(cache.get(key('k')), undefined);
+  t.equal(cache.delete(key('k')), false);
+  t.equal(cache.delete(key('never')), false);
+  t.equal(cache.stats().used, 0);
+  t.equal(cache.stats().deletes, 1);
+});
+
+t.test('a deleted key can be stored again', async (t) => {
+  const cache = small(t);
+  cache.set(key('k'), key('first'));
+  cache.delete(key('k'));
+  t.equal(cache.set(key('k'), key('second')), true);
+  t.equal(cache.get(key('k'))!.toString(), 'second');
+});
+
+t.test('get returns a copy: changing it changes nothing stored', async (t) => {
+  const cache = small(t);
+  cache.set(key('k'), key('original'));
+  const first = cache.get(key('k'))!;
+  first.fill(0x58);
+  t.equal(cache.get(key('k'))!.toString(), 'original');
+});
+
+t.test('values returned by earlier gets stay intact after later gets', async (t) => {
+  const cache = small(t, { items: 256, blocksize: 1024 });
+  const values = new Map<string, Buffer>();
+  for (let i = 0; i < 200; i++) {
+    const v = Buffer.alloc(1 + ((i * 37) % 1024), i & 0xff);
+    values.set(`k${i}`, v);
+    cache.set(key(`k${i}`), v);
+  }
+  // Enough gets to go through several of get()'s internal buffers.
+  const got: Array<[string, Buffer]> = [];
+  for (let round = 0; round < 3; round++) {
+    for (const name of values.keys()) got.push([name, cache.get(key(name))!]);
+  }
+  const wrong = got.filter(([name, value]) => !values.get(name)!.equals(value));
+  t.equal(wrong.length, 0, 'every returned Buffer still holds its own value');
+});
+
+t.test('changing the Buffer passed to set after the call changes nothing stored', async (t) => {
+  const cache = small(t);
+  const value = key('original');
+  const k = key('k');
+  cache.set(k, value);
+  value.fill(0);
+  k.fill(0);
+  t.equal(cache.get(key('k'))!.toString(), 'original');
+});
+
+t.test('an item set with a short TTL is gone once it expires', async (t) => {
+  const cache = small(t);
+  t.equal(cache.set(key('short'), key('v'), 0.2), true);
+  cache.set(key('long'), key('v'));
+  t.equal(cache.get(key('short'))!.toString(), 'v', 'readable before it expires');
+  const expiredBefore = cache.stats().expired;
+  await waitFor('the short-lived item to expire', () => cache.get(key('short')) === undefined, 10_000);
+  t.equal(cache.get(key('long'))!.toString(), 'v', 'an item with the default TTL is still there');
+  t.ok(cache.stats().expired > expiredBefore, 'the expired read is counted');
+});
+
+t.test('the TTL given to set overrides the cache timeout in both directions', async (t) => {
+  const cache = small(t, { timeout: 1 });
+  cache.set(key('default'), key('v'));
+  cache.set(key('longer'), key('v'), 3600);
+  await waitFor('the default-TTL item (1 s) to expire', () => cache.get(key('default')) === undefined, 10_000);
+  t.equal(cache.get(key('longer'))!.toString(), 'v');
+});
+
+t.test('replacing an item gives it the new TTL', async (t) => {
+  const cache = small(t);
+  cache.set(key('k'), key('old'), 3600);
+  cache.set(key('k'), key('new'), 0.2);
+  await waitFor('the replaced item to expire', () => cache.get(key('k')) === undefined, 10_000);
+  t.pass('expired with the TTL of the replacing set');
+});
+
+t.test('sweep frees expired items, keeps live ones, and returns how many it freed', async (t) => {
+  const cache = small(t);
+  for (let i = 0; i < 5; i++) cache.set(key(`short${i}`), key('v'), 0.1);
+  for (let i = 0; i < 3; i++) cache.set(key(`long${i}`), key('v'));
+  t.equal(cache.stats().used, 8);
+  await waitFor('the short-lived items to expire', () => {
+    for (let i = 0; i < 5; i++) if (cache.get(key(`short${i}`)) !== undefined) return false;
+    return true;
+  });
+  t.equal(cache.stats().used, 8, 'an expired item keeps its slot until swept');
+  const runsBefore = cache.stats().sweepRuns;
+  t.equal(cache.sweep(), 5);
+  const s = cache.stats();
+  t.equal(s.used, 3);
+  t.equal(s.sweepRuns, runsBefore + 1);
+  t.ok(s.sweepSeconds >= 0);
+  for (let i = 0; i < 3; i++) t.equal(cache.get(key(`long${i}`))!.toString(), 'v');
+  t.equal(cache.sweep(), 0, 'a second sweep finds nothing');
+});
+
+t.test('sweep on an empty cache returns 0', async (t) => {
+  const cache = small(t);
+  t.equal(cache.sweep(), 0);
+});
+
+t.test('a full cache evicts to make room: every set succeeds and the newest keys stay', async (t) => {
+  const cache = small(t, { items: 8 });
+  const results: boolean[] = [];
+  for (let i = 0; i < 20; i++) {
+    results.push(cache.set(key(`key${i}`), key(`value${i}`)));
+    t.ok(cache.stats().used <= 8, `used never exceeds items (after set ${i})`);
+  }
+  t.ok(results.every(Boolean), 'every set returned true');
+  const s = cache.stats();
+  t.equal(s.used, 8);
+  t.ok(s.evictions > 0, 'evictions are counted');
+  t.equal(s.evictions, 12, 'one eviction per set beyond the capacity');
+  for (let i = 12; i < 20; i++) {
+    t.equal(cache.get(key(`key${i}`))?.toString(), `value${i}`, `key${i} (one of the newest 8) is readable`);
+  }
+});
+
+t.test('a full cache evicts an expired item before a live one', async (t) => {
+  const cache = small(t, { items: 8 });
+  cache.set(key('doomed'), key('v'), 0.1);
+  for (let i = 0; i < 7; i++) cache.set(key(`live${i}`), key('v'));
+  await waitFor('the short-lived item to expire', () => cache.get(key('doomed')) === undefined);
+  const before = cache.stats();
+  t.equal(cache.set(key('newcomer'), key('v')), true);
+  const after = cache.stats();
+  t.equal(after.evictions, before.evictions, 'no live item was evicted');
+  for (let i = 0; i < 7; i++) t.ok(cache.get(key(`live${i}`)), `live${i} is still there`);
+  t.ok(cache.get(key('newcomer')));
+});
+
+t.test('a value longer than blocksize is refused, counted, and not stored truncated', async (t) => {
+  const cache = small(t, { blocksize: 64 });
+  t.equal(cache.set(key('big'), Buffer.alloc(65, 7)), false);
+  t.equal(cache.get(key('big')), undefined, 'nothing (not a truncated value) is stored');
+  t.equal(cache.stats().tooLarge, 1);
+  t.equal(cache.stats().used, 0);
+});
+
+t.test('a value of exactly blocksize bytes is stored whole', async (t) => {
+  const cache = small(t, { blocksize: 64 });
+  const value = Buffer.alloc(64, 7);
+  t.equal(cache.set(key('exact'), value), true);
+  t.same(cache.get(key('exact')), value);
+  t.equal(cache.stats().tooLarge, 0);
+});
+
+t.test('a refused value leaves the earlier value of that key as it was', async (t) => {
+  const cache = small(t, { blocksize: 64 });
+  cache.set(key('k'), key('kept'));
+  t.equal(cache.set(key('k'), Buffer.alloc(1000)), false);
+  t.equal(cache.get(key('k'))!.toString(), 'kept');
+});
+
+t.test('a key longer than maxKeyLength is refused and counted; one of exactly maxKeyLength is stored', async (t) => {
+  const cache = small(t, { maxKeyLength: 32 });
+  t.equal(cache.set(Buffer.alloc(33, 1), key('v')), false);
+  t.equal(cache.get(Buffer.alloc(33, 1)), undefined);
+  t.equal(cache.get(Buffer.alloc(32, 1)), undefined, 'no truncated key was stored either');
+  t.equal(cache.stats().tooLarge, 1);
+  t.equal(cache.set(Buffer.alloc(32, 1), key('v')), true);
+  t.equal(cache.get(Buffer.alloc(32, 1))!.toString(), 'v');
+});
+
+t.test('maxKeyLength defaults to 64 bytes', async (t) => {
+  const cache = small(t);
+  t.equal(cache.stats().maxKeyLength, 64);
+  t.equal(cache.set(Buffer.alloc(64, 2), key('v')), true);
+  t.equal(cache.set(Buffer.alloc(65, 2), key('v')), false);
+});
+
+t.test('stats reports the geometry, the counters and the attachment', async (t) => {
+  const before = Date.now();
+  const cache = small(t, { items: 100, blocksize: 256, timeout: 42, maxKeyLength: 48 });
+  cache.set(key('a'), key('1')); // inserted
+  cache.set(key('a'), key('2')); // replaced
+  cache.get(key('a')); // hit
+  cache.get(key('b')); // miss
+  cache.delete(key('a')); // deleted
+  cache.delete(key('a')); // not there: no count
+  cache.set(key('c'), Buffer.alloc(257)); // too large
+  const s = cache.stats();
+  t.match(s, {
+    items: 100,
+    blocksize: 256,
+    maxKeyLength: 48,
+    timeout: 42,
+    used: 0,
+    attached: 1,
+    hits: 1,
+    misses: 1,
+    sets: 2,
+    replaced: 1,
+    deletes: 1,
+    evictions: 0,
+    expired: 0,
+    tooLarge: 1,
+    errors: 0,
+    recoveries: 0,
+    maintainerPid: 0,
+    tls13SessionsSkipped: 0,
+    ticketKey: { generation: 0, ageSeconds: null },
+  });
+  t.equal(s.memoryBytes, segmentBytes(100, 256, 48), 'memoryBytes is the mapped size');
+  t.ok(s.createdAt >= before - 60_000 && s.createdAt <= Date.now() + 60_000, 'createdAt is a wall-clock timestamp in ms');
+  for (const version of ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const) {
+    t.same(s.handshakes[version], { full: 0, cache: 0, ticket: 0 }, `no ${version} handshakes counted`);
+  }
+  t.notMatch(JSON.stringify(s), /"key"/, 'stats never carries a ticket key');
+});
+
+t.test('stats returns a fresh snapshot each call', async (t) => {
+  const cache = small(t);
+  const first = cache.stats();
+  cache.set(key('k'), key('v'));
+  t.equal(first.sets, 0, 'the earlier snapshot did not change');
+  t.equal(cache.stats().sets, 1);
+});
+
+t.test('the exported LIMITS match what create accepts at the edges', async (t) => {
+  const cache = small(t, { blocksize: LIMITS.minBlocksize, maxKeyLength: 1 });
+  t.equal(cache.stats().blocksize, LIMITS.minBlocksize);
+  t.equal(cache.set(key('x'), Buffer.alloc(LIMITS.minBlocksize)), true);
+});
+
+t.test('close() twice is harmless and marks the cache closed', async (t) => {
+  const cache = SharedCache.create({ items: 8, blocksize: 64, timeout: 10 });
+  t.equal(cache.closed, false);
+  cache.close();
+  t.doesNotThrow(() => cache.close());
+  t.equal(cache.closed, true);
+});
+
+t.test('every call on a closed cache throws TlsShmCacheError ERR_TLS_SHM_CLOSED', async (t) => {
+  const cache = SharedCache.create({ items: 8, blocksize: 64, timeout: 10 });
+  cache.set(key('k'), key('v'));
+  cache.close();
+  const calls: Record<string, () => unknown> = {
+    get: () => cache.get(key('k')),
+    set: () => cache.set(key('k'), key('v')),
+    delete: () => cache.delete(key('k')),
+    sweep: () => cache.sweep(),
+    stats: () => cache.stats(),
+  };
+  for (const [name, call] of Object.entries(calls)) {
+    let caught: unknown;
+    try {
+      call();
+    } catch (error) {
+      caught = error;
+    }
+    t.ok(caught instanceof TlsShmCacheError, `${name} throws a TlsShmCacheError`);
+    t.match(caught, { code: 'ERR_TLS_SHM_CLOSED', name: 'TlsShmCacheError' }, `${name} says the cache is closed`);
+  }
+});
+
+t.test('a closed cache still reports its handle', async (t) => {
+  const cache = SharedCache.create({ items: 8, blocksize: 64, timeout: 10 });
+  const handle = cache.handle;
+  cache.close();
+  t.equal(cache.handle, handle);
+});
+
+t.test('two caches in one process are independent', async (t) => {
+  const a = small(t);
+  const b = small(t);
+  t.not(a.handle, b.handle);
+  a.set(key('k'), key('in a'));
+  t.equal(b.get(key('k')), undefined);
+});
+
+t.test('a second handle opened on the same cache in one process sees the same items', async (t) => {
+  const a = small(t);
+  const b = SharedCache.open(a.handle);
+  t.teardown(() => b.close());
+  t.equal(b.created, false);
+  a.set(key('k'), key('v'));
+  t.equal(b.get(key('k'))!.toString(), 'v');
+  b.delete(key('k'));
+  t.equal(a.get(key('k')), undefined);
+});
+
+t.test('segmentBytes(items, blocksize, maxKeyLength) is exactly the size stats reports', async (t) => {
+  const geometries: Array<[number, number, number]> = [
+    [1, 16, 1],
+    [8, 64, 64],
+    [100, 256, 48],
+    [3, 17, 1024],
+    [5000, 4000, 100],
+  ];
+  for (const [items, blocksize, maxKeyLength] of geometries) {
+    const cache = SharedCache.create({ items, blocksize, timeout: 10, maxKeyLength });
+    t.equal(cache.stats().memoryBytes, segmentBytes(items, blocksize, maxKeyLength), `items=${items} blocksize=${blocksize} maxKeyLength=${maxKeyLength}`);
+    cache.close();
+  }
+});
+
+t.test('transferring one returned value to another thread leaves the other returned values intact', async (t) => {
+  const cache = small(t);
+  cache.set(key('a'), key('value a'));
+  cache.set(key('b'), key('value b'));
+  const a = cache.get(key('a'))!;
+  const b = cache.get(key('b'))!;
+  // What postMessage(b, [b.buffer]) does to the ArrayBuffer behind b.
+  structuredClone(b.buffer, { transfer: [b.buffer as ArrayBuffer] });
+  t.equal(a.toString(), 'value a');
+  t.equal(cache.get(key('a'))!.toString(), 'value a', 'later gets still work');
+});
