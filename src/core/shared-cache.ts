@@ -132,19 +132,17 @@ export class SharedCache {
   readonly #native: NativeCache;
   readonly #handle: string;
   readonly #created: boolean;
-  readonly #defaultTtlSeconds: number;
-  readonly #blocksize: number;
+  /** The geometry as the native side validated it at open, read once. */
+  readonly #geometry: NativeStats;
   #slab: Buffer = Buffer.alloc(0);
   #slabOffset = 0;
   #closed = false;
 
-  private constructor(native: NativeCache, handle: string, created: boolean) {
+  private constructor(native: NativeCache, created: boolean, handle?: string) {
     this.#native = native;
-    this.#handle = handle;
+    this.#geometry = native.stats();
+    this.#handle = handle ?? this.#geometry.handle;
     this.#created = created;
-    const geometry = native.stats();
-    this.#defaultTtlSeconds = geometry.timeout;
-    this.#blocksize = geometry.blocksize;
     trackOpen(this);
   }
 
@@ -173,9 +171,9 @@ export class SharedCache {
     } catch (error) {
       throw fromNative(error);
     }
-    const cache = new SharedCache(made.cache, made.cache.stats().handle, made.created);
+    const cache = new SharedCache(made.cache, made.created);
     if (!made.created) {
-      const s = made.cache.stats();
+      const s = cache.#geometry;
       if (s.items !== items || s.blocksize !== blocksize || s.maxKeyLength !== maxKeyLength) {
         cache.close();
         throw new TlsShmCacheError(
@@ -202,7 +200,7 @@ export class SharedCache {
     } catch (error) {
       throw fromNative(error);
     }
-    return new SharedCache(cache, handle, false);
+    return new SharedCache(cache, false, handle);
   }
 
   /** The string another process passes to {@link SharedCache.open}: `shm:/name` or `file:/path`. */
@@ -226,7 +224,7 @@ export class SharedCache {
     // Values are copied into a private slab and handed out as views of it, the
     // way Buffer.allocUnsafe uses its pool: one N-API call per lookup and no
     // allocation but the view (a Buffer made by the addon costs ~5x the lookup).
-    if (this.#slab.length - this.#slabOffset < this.#blocksize) this.#newSlab();
+    if (this.#slab.length - this.#slabOffset < this.#geometry.blocksize) this.#newSlab();
     const length = this.#native.getInto(key, this.#slabOffset);
     if (length < 0) return undefined;
     const value = this.#slab.subarray(this.#slabOffset, this.#slabOffset + length);
@@ -235,7 +233,7 @@ export class SharedCache {
   }
 
   #newSlab(): void {
-    this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, this.#blocksize * 4));
+    this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, this.#geometry.blocksize * 4));
     // Values handed out share the slab: transferring one value's ArrayBuffer
     // (postMessage, structuredClone) would empty all the others, as it would
     // for Node's own Buffer pool, which Node marks the same way.
@@ -255,7 +253,7 @@ export class SharedCache {
     checkBytes(key, 'key');
     checkBytes(value, 'value');
     if (key.length === 0) throw rangeError('key must not be empty');
-    const ttl = ttlSeconds === undefined ? this.#defaultTtlSeconds : checkNumber(ttlSeconds, 'ttlSeconds', 0.001, LIMITS.timeout);
+    const ttl = ttlSeconds === undefined ? this.#geometry.timeout : checkNumber(ttlSeconds, 'ttlSeconds', 0.001, LIMITS.timeout);
     const status = this.#native.set(key, value, Math.ceil(ttl * 1000));
     return status === SetStatus.Inserted || status === SetStatus.Replaced;
   }
