@@ -185,8 +185,7 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
     }
     const existing = peekSegment(key);
     if (existing) checkSameGeometry(existing.cache, o);
-    const segment = acquireSegment(key, () => openMaintained(SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout, path: o.path }), o));
-    return { key, segment, mode: 'masterless', sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
+    return ownSegment(key, 'masterless', o);
   }
 
   if (env) {
@@ -206,9 +205,15 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
     );
   }
 
-  const key = `private:${++privateSegments}`;
-  const segment = acquireSegment(key, () => openMaintained(SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout }), o));
-  return { key, segment, mode: 'private', sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
+  return ownSegment(`private:${++privateSegments}`, 'private', o);
+}
+
+/** A segment this process makes (private) or opens-or-creates (masterless), and maintains itself. */
+function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCacheOptions): SegmentSource {
+  const segment = acquireSegment(key, () =>
+    openMaintained(SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout, path: o.path }), o),
+  );
+  return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
 }
 
 function openPrimaryCache(handle: string): SharedCache {
