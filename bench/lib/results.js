@@ -38,6 +38,25 @@ async function writeResult(dir, name, result) {
   return render(dir, name, result);
 }
 
+/**
+ * The end of a benchmark run: records the result, prints its markdown table to
+ * stdout and the files written to stderr.
+ */
+async function publishResult(dir, name, result) {
+  const files = await writeResult(dir, name, result);
+  process.stdout.write(fs.readFileSync(files.md, 'utf8'));
+  process.stderr.write(`wrote ${files.json}, ${files.md}, ${files.svg}\n`);
+  return files;
+}
+
+/** Runs a benchmark's async main, printing its error and failing the process if it throws. */
+function runMain(main) {
+  main().catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
+
 /** Re-renders the markdown and chart of every <name>.json in `dir`. */
 async function renderAll(dir) {
   const done = [];
@@ -50,4 +69,4 @@ async function renderAll(dir) {
   return done;
 }
 
-module.exports = { DEFAULT_DIR, writeResult, render, renderAll };
+module.exports = { DEFAULT_DIR, writeResult, publishResult, runMain, render, renderAll };

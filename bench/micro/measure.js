@@ -12,7 +12,8 @@
 // Asynchronous operations (an IPC round trip, tens of microseconds) are timed
 // one by one: each call starts when the previous one completed.
 //
-// get and set have separate loops so that each call site sees one function.
+// get and set have separate inner loops so that each call site sees one
+// function; the batch timing around them is shared.
 
 /** Median cost of one hrtime.bigint() pair, in ns. */
 function timerOverheadNs(pairs = 20000) {
@@ -32,13 +33,12 @@ function batchFor(perOpNs, targetBatchNs = 20000) {
 }
 
 /**
- * Times store.get over the keys in `order` for `durationNs`.
+ * Runs `runBatch(batch)` (which returns how many of its calls succeeded) until
+ * `durationNs` has passed, timing each batch.
  * @returns {{perOpNs: number[], ops: number, hits: number, elapsedNs: number}}
  */
-function timeGets(store, keys, order, batch, durationNs, overheadNs) {
+function timeBatches(runBatch, batch, durationNs, overheadNs) {
   const perOpNs = [];
-  const mask = order.length - 1; // order.length is a power of two
-  let pos = 0;
   let ops = 0;
   let hits = 0;
   const start = process.hrtime.bigint();
@@ -46,10 +46,7 @@ function timeGets(store, keys, order, batch, durationNs, overheadNs) {
   let t1 = start;
   do {
     const t0 = process.hrtime.bigint();
-    for (let j = 0; j < batch; j++) {
-      if (store.get(keys[order[pos]]) !== undefined) hits++;
-      pos = (pos + 1) & mask;
-    }
+    hits += runBatch(batch);
     t1 = process.hrtime.bigint();
     perOpNs.push(Math.max(0, Number(t1 - t0) - overheadNs) / batch);
     ops += batch;
@@ -57,27 +54,34 @@ function timeGets(store, keys, order, batch, durationNs, overheadNs) {
   return { perOpNs, ops, hits, elapsedNs: Number(t1 - start) };
 }
 
-/** Times store.set(key, value) like timeGets; `hits` counts sets that reported success. */
-function timeSets(store, keys, order, value, batch, durationNs, overheadNs) {
-  const perOpNs = [];
+/** Times store.get over the keys in `order` (its length a power of two); `hits` counts values found. */
+function timeGets(store, keys, order, batch, durationNs, overheadNs) {
   const mask = order.length - 1;
   let pos = 0;
-  let ops = 0;
-  let hits = 0;
-  const start = process.hrtime.bigint();
-  const deadline = start + BigInt(Math.round(durationNs));
-  let t1 = start;
-  do {
-    const t0 = process.hrtime.bigint();
-    for (let j = 0; j < batch; j++) {
-      if (store.set(keys[order[pos]], value) !== false) hits++;
+  const getBatch = (n) => {
+    let found = 0;
+    for (let j = 0; j < n; j++) {
+      if (store.get(keys[order[pos]]) !== undefined) found++;
       pos = (pos + 1) & mask;
     }
-    t1 = process.hrtime.bigint();
-    perOpNs.push(Math.max(0, Number(t1 - t0) - overheadNs) / batch);
-    ops += batch;
-  } while (t1 < deadline);
-  return { perOpNs, ops, hits, elapsedNs: Number(t1 - start) };
+    return found;
+  };
+  return timeBatches(getBatch, batch, durationNs, overheadNs);
+}
+
+/** Times store.set(key, value) like timeGets; `hits` counts sets that reported success. */
+function timeSets(store, keys, order, value, batch, durationNs, overheadNs) {
+  const mask = order.length - 1;
+  let pos = 0;
+  const setBatch = (n) => {
+    let stored = 0;
+    for (let j = 0; j < n; j++) {
+      if (store.set(keys[order[pos]], value) !== false) stored++;
+      pos = (pos + 1) & mask;
+    }
+    return stored;
+  };
+  return timeBatches(setBatch, batch, durationNs, overheadNs);
 }
 
 /**

@@ -11,7 +11,7 @@ const { fork } = require('node:child_process');
 const path = require('node:path');
 const { parseArgs, list } = require('../lib/args');
 const { describeMachine } = require('../lib/machine');
-const { DEFAULT_DIR, writeResult } = require('../lib/results');
+const { DEFAULT_DIR, publishResult, runMain } = require('../lib/results');
 const { NAMES } = require('./drivers');
 const { waitForIdle } = require('../lib/idle');
 
@@ -98,12 +98,7 @@ async function main() {
       'elapsed time per worker, summed over workers. Each figure is the median over rounds.',
     trials,
   };
-  const files = await writeResult(args.results, args.name, result);
-  process.stdout.write(require('./render').markdown(result, { svgFile: `${args.name}.svg` }));
-  process.stderr.write(`wrote ${files.json}, ${files.md}, ${files.svg}\n`);
+  await publishResult(args.results, args.name, result);
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runMain(main);

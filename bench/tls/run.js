@@ -14,7 +14,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs, list } = require('../lib/args');
 const { describeMachine } = require('../lib/machine');
-const { DEFAULT_DIR, writeResult } = require('../lib/results');
+const { DEFAULT_DIR, publishResult, runMain } = require('../lib/results');
 const { packageVersion } = require('../lib/versions');
 const { round } = require('../lib/summary');
 const { makeCertificate } = require('./cert');
@@ -231,12 +231,7 @@ async function main() {
       'shares the machine, so handshakes/s is bounded by both.',
     cells: [...runs.values()].map(medianRepeat),
   };
-  const files = await writeResult(args.results, args.name, result);
-  process.stdout.write(require('./render').markdown(result, { svgFile: `${args.name}.svg` }));
-  process.stderr.write(`wrote ${files.json}, ${files.md}, ${files.svg}\n`);
+  await publishResult(args.results, args.name, result);
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runMain(main);
