@@ -6,6 +6,8 @@
 
 #if defined(__linux__)
 
+#include <string.h>  // explicit_bzero
+
 #include <memory>
 #include <set>
 #include <string>
@@ -186,6 +188,15 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
       ThrowType(Napi::Env(env), "key must be a Buffer");
       return nullptr;
     }
+    // The slab may have been detached since setSlab (buffer.transfer() on
+    // Node 22+, structuredClone with transfer): its memory is then gone or
+    // someone else's. Ask V8 where the slab's bytes are now, every time.
+    if (self->slab_ != nullptr && !self->SlabStillAttached(env)) {
+      self->slab_ = nullptr;
+      self->slab_length_ = 0;
+      ThrowType(Napi::Env(env), "the slab was detached; call setSlab with a new one");
+      return nullptr;
+    }
     // Written so that NaN, fractions and out-of-range numbers all fail.
     if (self->slab_ == nullptr || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
         !(offset >= 0 && offset <= double(self->slab_length_)) || offset != double(size_t(offset)) ||
@@ -202,6 +213,16 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     napi_value out;
     napi_create_int32(env, result, &out);
     return out;
+  }
+
+  bool SlabStillAttached(napi_env env) {
+    napi_value slab;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* bytes = nullptr;
+    return napi_get_reference_value(env, static_cast<napi_ref>(slab_ref_), &slab) == napi_ok && slab != nullptr &&
+           napi_get_typedarray_info(env, slab, &type, &length, &bytes, nullptr, nullptr) == napi_ok &&
+           bytes == slab_ && length == slab_length_;
   }
 
   // set(key, value, ttlMs) -> 0 inserted, 1 replaced, 2 too large, 3 lock failed
@@ -241,21 +262,23 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     if (!Usable(env)) return env.Undefined();
     tlsshm::Totals totals = cache_->Sum();
     const tlsshm::Header& h = cache_->header();
+    const tlsshm::Geometry& g = cache_->geometry();
     Napi::Float64Array counters = Napi::Float64Array::New(env, tlsshm::kCounters);
     for (uint32_t i = 0; i < tlsshm::kCounters; ++i) counters[i] = double(totals.counters[i]);
     uint64_t ticket_set_at = 0;
     uint8_t discard[tlsshm::kTicketKeyBytes];
     uint64_t generation = cache_->TicketKey(discard, &ticket_set_at);
+    explicit_bzero(discard, sizeof discard);  // a secret: no copy left on the stack
     Napi::Object out = Napi::Object::New(env);
     out.Set("counters", counters);
     out.Set("attached", double(totals.attached));
     out.Set("used", double(totals.used));
-    out.Set("items", double(h.items));
-    out.Set("blocksize", double(h.blocksize));
-    out.Set("maxKeyLength", double(h.max_key_length));
-    out.Set("timeout", double(h.default_ttl_s));
-    out.Set("totalBytes", double(h.total_bytes));
-    out.Set("createdAtMs", double(h.created_at_ms));
+    out.Set("items", double(g.items));
+    out.Set("blocksize", double(g.blocksize));
+    out.Set("maxKeyLength", double(g.max_key_length));
+    out.Set("timeout", double(g.default_ttl_s));
+    out.Set("totalBytes", double(cache_->segment().layout().total_bytes));
+    out.Set("createdAtMs", double(tlsshm::LoadRelaxed(h.created_at_ms)));
     out.Set("ticketGeneration", double(generation));
     out.Set("ticketSetAtMs", double(ticket_set_at));
     out.Set("leasePid", double(cache_->LeaseHolder()));
@@ -297,6 +320,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     out.Set("generation", double(generation));
     out.Set("setAtMs", double(set_at));
     out.Set("key", Napi::Buffer<uint8_t>::Copy(env, key, sizeof key));
+    explicit_bzero(key, sizeof key);  // a secret: no copy left on the stack
     return out;
   }
 

@@ -7,9 +7,13 @@
 //   it or exits. An entry whose creator died without unlinking (SIGKILL) is
 //   removed by the next creation once no process has it open.
 // - A file path ("file:/path"): for processes that share no parent (PM2, a
-//   supervisor) and for caches that should survive a restart. Created 0600,
+//   supervisor) and for caches that should survive a restart. Created 0600 as
+//   an unnamed O_TMPFILE (a named temporary where the filesystem cannot),
 //   published atomically with link(2) so concurrent creators agree on one file,
 //   never removed by the library.
+//
+// Every opener refuses a segment that another user owns, that group or others
+// may access, or whose lock was made by another C library (glibc vs musl).
 //
 // Every process that maps a segment holds a shared open-file-description lock
 // on byte 1 of it, so "is anybody else attached?" is a non-blocking exclusive
@@ -88,12 +92,17 @@ class Segment {
 
   Header* header() const { return reinterpret_cast<Header*>(base_); }
   uint8_t* base() const { return base_; }
-  Stripe* stripes() const { return reinterpret_cast<Stripe*>(base_ + header()->stripes_offset); }
+  // This process's copy of the geometry, taken when the header was validated
+  // (or written, by the creator); never re-read from the mapping.
+  const Geometry& geometry() const { return geometry_; }
+  const Layout& layout() const { return layout_; }
+  const uint64_t* hash_key() const { return hash_key_; }
+  Stripe* stripes() const { return reinterpret_cast<Stripe*>(base_ + layout_.stripes_offset); }
 
  private:
   Segment() = default;
   bool Map(int fd, uint64_t size, Error* error);
-  bool Validate(uint64_t file_size, Error* error) const;
+  bool Validate(uint64_t file_size, Error* error);
   void Initialize(const Geometry& g, const Layout& layout);
   bool Attach(bool fresh, Error* error);
   void ResetVolatileState();
@@ -107,6 +116,9 @@ class Segment {
   bool reset_on_open_ = false;
   std::string name_;    // shm name or file path
   std::string handle_;
+  Geometry geometry_;
+  Layout layout_{};
+  uint64_t hash_key_[2] = {0, 0};
 };
 
 }  // namespace tlsshm

@@ -10,13 +10,21 @@
 //   rotating hand and drops the one closest to expiry (with one timeout for all
 //   items that is the oldest one). Sampling keeps eviction O(1) without an LRU
 //   list, which would make every read a write.
-// - Every loop over a chain is bounded by the number of items, so a corrupt or
-//   changing chain ends the walk instead of spinning.
+// - Every loop over a chain is bounded, so a corrupt or changing chain ends the
+//   walk instead of spinning: a lock-free lookup walks at most kMaxChainSteps
+//   links per attempt (chains average under one link: buckets >= items, keyed
+//   hash), writers at most `items`.
+// - Writes on the handshake path wait for the lock at most kLockTimeoutMs.
+//   After a time-out against a holder that shows no progress (stopped,
+//   SIGSTOP), this attachment fails fast (one trylock, no wait) until it sees
+//   the lock free again, so a stuck process costs others a dropped session,
+//   not a frozen event loop.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "atomics.h"
 #include "layout.h"
 #include "lock.h"
 
@@ -24,8 +32,10 @@ namespace tlsshm {
 
 class Segment;
 
-constexpr uint32_t kLockTimeoutMs = 1000;  // a writer stopped with the lock held
+constexpr uint32_t kLockTimeoutMs = 50;    // longest wait for the write lock
 constexpr uint32_t kReadAttempts = 64;      // lock-free read retries before a miss
+constexpr uint32_t kMaxChainSteps = 64;     // links walked per lookup attempt
+constexpr uint32_t kProgressEvery = 1u << 16;  // slots rebuilt per lock_progress bump
 constexpr uint32_t kEvictionSample = 8;     // slots compared per eviction
 constexpr uint32_t kSweepSlice = 4096;      // slots examined per lock hold
 
@@ -54,9 +64,12 @@ class Table {
   // Frees expired slots, kSweepSlice at a time; returns how many were freed.
   uint32_t Sweep(uint64_t now_ms);
 
-  // The write lock with this table's recovery; true when held.
+  // The write lock with this table's recovery; true when held. Waits at most
+  // kLockTimeoutMs, or not at all while this attachment is backing off from a
+  // stuck holder.
   bool Lock();
   void Unlock();
+  bool backing_off() const { return LoadRelaxed(backing_off_) != 0; }
 
   uint32_t used() const;
   uint32_t items() const { return items_; }
@@ -80,6 +93,8 @@ class Table {
   static void RecoverAfterDeadWriter(void* table);
 
   Header* header_;
+  uint64_t hash_key_[2];
+  uint32_t backing_off_ = 0;  // 1 after a time-out against a stuck holder
   uint32_t* buckets_;
   uint8_t* meta_;
   uint8_t* blocks_;
