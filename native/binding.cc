@@ -20,18 +20,28 @@ namespace {
 
 using tlsshm::Cache;
 
+// Throws with raw Node-API calls, each checked: while the environment is
+// terminating (a worker thread being stopped) they fail, and the error is
+// dropped instead of aborting the process (node-addon-api's wrappers treat a
+// failed throw as fatal).
+napi_value ThrowWithCode(napi_env env, const char* code, const std::string& message, bool type_error) {
+  napi_value code_value, message_value, error;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value) != napi_ok ||
+      napi_create_string_utf8(env, message.data(), message.size(), &message_value) != napi_ok) {
+    return nullptr;
+  }
+  napi_status made = type_error ? napi_create_type_error(env, code_value, message_value, &error)
+                                : napi_create_error(env, code_value, message_value, &error);
+  if (made == napi_ok) napi_throw(env, error);
+  return nullptr;
+}
+
 Napi::Value Throw(Napi::Env env, const std::string& code, const std::string& message) {
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("code", Napi::String::New(env, code));
-  error.ThrowAsJavaScriptException();
-  return env.Undefined();
+  return Napi::Value(env, ThrowWithCode(env, code.c_str(), message, false));
 }
 
 Napi::Value ThrowType(Napi::Env env, const char* message) {
-  Napi::TypeError error = Napi::TypeError::New(env, message);
-  error.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
-  error.ThrowAsJavaScriptException();
-  return env.Undefined();
+  return Napi::Value(env, ThrowWithCode(env, "ERR_INVALID_ARG_TYPE", message, true));
 }
 
 // Bytes of a Buffer / Uint8Array argument, or false. Two napi calls: this runs
@@ -264,6 +274,9 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     const tlsshm::Header& h = cache_->header();
     const tlsshm::Geometry& g = cache_->geometry();
     Napi::Float64Array counters = Napi::Float64Array::New(env, tlsshm::kCounters);
+    // Allocation fails while the environment is terminating (a worker thread
+    // being stopped): return rather than write through a null array.
+    if (counters.IsEmpty() || counters.Data() == nullptr) return env.Undefined();
     for (uint32_t i = 0; i < tlsshm::kCounters; ++i) counters[i] = double(totals.counters[i]);
     uint64_t ticket_set_at = 0;
     uint8_t discard[tlsshm::kTicketKeyBytes];

@@ -20,8 +20,8 @@
 //   while holding it is detected by the next locker (EOWNERDEAD), which
 //   rebuilds the index from the slots (see Table::Rebuild). Lockers wait for a
 //   bounded time, measured on the monotonic clock; a holder doing long work
-//   (a rebuild) bumps Header::lock_progress so that waiters can tell it from a
-//   stopped one.
+//   (a rebuild) bumps Header::lock_progress, as does every acquisition, so
+//   that waiters can tell a busy lock from a stopped holder.
 // - Readers take no lock. Each slot has a sequence number (seqlock): a writer
 //   makes it odd before it touches the slot's key, value or expiry and even
 //   again after, so a reader that sees the same even number before and after
@@ -131,8 +131,9 @@ struct alignas(kCacheLine) Header {
   uint32_t used;             // slots holding an item (live or not yet swept)
   uint32_t evict_hand;       // where the next eviction sample starts
   uint32_t init_done;        // 1 once the creator finished initialising
-  // Bumped by a lock holder (or an attaching process) during long work such as
-  // a rebuild; a waiter that sees it move knows the holder is not stuck.
+  // Bumped by every lock acquisition and, during long work such as a rebuild,
+  // by the holder (or an attaching process) as it goes: a waiter that sees it
+  // move knows the lock is contended or its holder busy, not stuck.
   uint64_t lock_progress;
 
   // --- session ticket key, written under write_lock, read through ticket_seq

@@ -124,13 +124,17 @@ bool Table::Lock() {
                      &RecoverAfterDeadWriter, this)) {
     case LockStatus::kLocked:
     case LockStatus::kRecovered:
+      // Every acquisition counts as progress: a waiter that saw the lock
+      // change hands knows it is contended, not stuck.
+      AddRelaxed(header_->lock_progress, uint64_t{1});
       StoreRelaxed(backing_off_, 0u);
       return true;
     case LockStatus::kTimedOut:
       StoreRelaxed(backing_off_, 1u);
       Count(kErrors);
       return false;
-    default:  // kBusy: the holder is working (a long rebuild); wait next time
+    default:  // kBusy: the lock changed hands or its holder is working (a long
+              // rebuild): contended, not stuck; wait again next time
       Count(kErrors);
       return false;
   }
