@@ -118,7 +118,11 @@ void Table::RecoverAfterDeadWriter(void* table) {
 
 bool Table::Lock() {
   // Backing off from a stuck holder: one attempt, no wait, until the lock is
-  // seen free again.
+  // seen free again, that is until anyone acquired it since the time-out
+  // (lock_progress moved) or this attempt gets it.
+  if (backing_off() && LoadRelaxed(header_->lock_progress) != LoadRelaxed(stuck_at_progress_)) {
+    StoreRelaxed(backing_off_, 0u);
+  }
   const uint32_t timeout = backing_off() ? 0 : kLockTimeoutMs;
   switch (LockRobust(&header_->write_lock, timeout, &header_->lock_progress,
                      &RecoverAfterDeadWriter, this)) {
@@ -130,6 +134,7 @@ bool Table::Lock() {
       StoreRelaxed(backing_off_, 0u);
       return true;
     case LockStatus::kTimedOut:
+      StoreRelaxed(stuck_at_progress_, LoadRelaxed(header_->lock_progress));
       StoreRelaxed(backing_off_, 1u);
       Count(kErrors);
       return false;

@@ -17,8 +17,9 @@
 // - Writes on the handshake path wait for the lock at most kLockTimeoutMs.
 //   After a time-out against a holder that shows no progress (stopped,
 //   SIGSTOP), this attachment fails fast (one trylock, no wait) until it sees
-//   the lock free again, so a stuck process costs others a dropped session,
-//   not a frozen event loop.
+//   the lock free again (it gets it, or Header::lock_progress shows that
+//   someone did), so a stuck process costs others a dropped session, not a
+//   frozen event loop.
 #pragma once
 
 #include <cstddef>
@@ -95,6 +96,7 @@ class Table {
   Header* header_;
   uint64_t hash_key_[2];
   uint32_t backing_off_ = 0;  // 1 after a time-out against a stuck holder
+  uint64_t stuck_at_progress_ = 0;  // lock_progress when that time-out happened
   uint32_t* buckets_;
   uint8_t* meta_;
   uint8_t* blocks_;
