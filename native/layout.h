@@ -20,8 +20,9 @@
 //   while holding it is detected by the next locker (EOWNERDEAD), which
 //   rebuilds the index from the slots (see Table::Rebuild). Lockers wait for a
 //   bounded time, measured on the monotonic clock; a holder doing long work
-//   (a rebuild) bumps Header::lock_progress, as does every acquisition, so
-//   that waiters can tell a busy lock from a stopped holder.
+//   (a rebuild) bumps Header::lock_progress, and every acquisition bumps
+//   Header::lock_acquisitions, so that waiters can tell a contended lock, a
+//   holder at work and a stopped holder apart.
 // - Readers take no lock. Each slot has a sequence number (seqlock): a writer
 //   makes it odd before it touches the slot's key, value or expiry and even
 //   again after, so a reader that sees the same even number before and after
@@ -131,9 +132,12 @@ struct alignas(kCacheLine) Header {
   uint32_t used;             // slots holding an item (live or not yet swept)
   uint32_t evict_hand;       // where the next eviction sample starts
   uint32_t init_done;        // 1 once the creator finished initialising
-  // Bumped by every lock acquisition and, during long work such as a rebuild,
-  // by the holder (or an attaching process) as it goes: a waiter that sees it
-  // move knows the lock is contended or its holder busy, not stuck.
+  // Bumped by every acquisition of write_lock: a waiter that sees it move
+  // knows the lock is contended (it changes hands), not held by one process.
+  uint64_t lock_acquisitions;
+  // Bumped during long work such as a rebuild, by the lock holder (or by an
+  // attaching process, under the attach gate) as it goes: a waiter that sees
+  // it move knows the holder is working, not stuck.
   uint64_t lock_progress;
 
   // --- session ticket key, written under write_lock, read through ticket_seq

@@ -117,29 +117,37 @@ void Table::RecoverAfterDeadWriter(void* table) {
 }
 
 bool Table::Lock() {
-  // Backing off from a stuck holder: one attempt, no wait, until the lock is
-  // seen free again, that is until anyone acquired it since the time-out
-  // (lock_progress moved) or this attempt gets it.
-  if (backing_off() && LoadRelaxed(header_->lock_progress) != LoadRelaxed(stuck_at_progress_)) {
+  // Backing off from a holder that kept the lock through a whole wait: one
+  // attempt, no wait, until the lock is seen free again, that is until this
+  // attempt gets it or anyone else did since (lock_acquisitions moved).
+  const uint64_t acquisitions = LoadRelaxed(header_->lock_acquisitions);
+  if (backing_off() && acquisitions != LoadRelaxed(stuck_at_acquisitions_)) {
     StoreRelaxed(backing_off_, 0u);
   }
   const uint32_t timeout = backing_off() ? 0 : kLockTimeoutMs;
-  switch (LockRobust(&header_->write_lock, timeout, &header_->lock_progress,
-                     &RecoverAfterDeadWriter, this)) {
+  const LockStatus status = LockRobust(&header_->write_lock, timeout, &header_->lock_progress,
+                                       &RecoverAfterDeadWriter, this);
+  switch (status) {
     case LockStatus::kLocked:
     case LockStatus::kRecovered:
-      // Every acquisition counts as progress: a waiter that saw the lock
-      // change hands knows it is contended, not stuck.
-      AddRelaxed(header_->lock_progress, uint64_t{1});
+      AddRelaxed(header_->lock_acquisitions, uint64_t{1});
       StoreRelaxed(backing_off_, 0u);
       return true;
     case LockStatus::kTimedOut:
-      StoreRelaxed(stuck_at_progress_, LoadRelaxed(header_->lock_progress));
-      StoreRelaxed(backing_off_, 1u);
+    case LockStatus::kBusy:
+      // The lock changed hands during the wait: contended, and this wait was
+      // just unlucky (a holder descheduled on a loaded machine); wait again
+      // next time. Otherwise one process held it throughout, stopped (kTimedOut)
+      // or in a long job such as a rebuild (kBusy): neither ends within a
+      // handshake, so fail fast until it lets go.
+      if (LoadRelaxed(header_->lock_acquisitions) == acquisitions) {
+        StoreRelaxed(stuck_at_acquisitions_, acquisitions);
+        StoreRelaxed(backing_off_, 1u);
+      }
+      StoreRelaxed(last_wait_busy_, status == LockStatus::kBusy ? 1u : 0u);
       Count(kErrors);
       return false;
-    default:  // kBusy: the lock changed hands or its holder is working (a long
-              // rebuild): contended, not stuck; wait again next time
+    default:
       Count(kErrors);
       return false;
   }

@@ -15,11 +15,12 @@
 //   links per attempt (chains average under one link: buckets >= items, keyed
 //   hash), writers at most `items`.
 // - Writes on the handshake path wait for the lock at most kLockTimeoutMs.
-//   After a time-out against a holder that shows no progress (stopped,
-//   SIGSTOP), this attachment fails fast (one trylock, no wait) until it sees
-//   the lock free again (it gets it, or Header::lock_progress shows that
-//   someone did), so a stuck process costs others a dropped session, not a
-//   frozen event loop.
+//   After a wait during which one process held the lock throughout (stopped
+//   by SIGSTOP, or in a long job such as recovering a large table), this
+//   attachment fails fast (one trylock, no wait) until it sees the lock free
+//   again (it gets it, or Header::lock_acquisitions shows that someone did),
+//   so such a holder costs others dropped sessions, not frozen event loops. A
+//   wait that saw the lock change hands (contention) does not back off.
 #pragma once
 
 #include <cstddef>
@@ -71,6 +72,9 @@ class Table {
   bool Lock();
   void Unlock();
   bool backing_off() const { return LoadRelaxed(backing_off_) != 0; }
+  // Whether the last failed wait saw the holder at work (lock_progress moved):
+  // busy (a rebuild), as opposed to stopped.
+  bool last_wait_busy() const { return LoadRelaxed(last_wait_busy_) != 0; }
 
   uint32_t used() const;
   uint32_t items() const { return items_; }
@@ -95,8 +99,9 @@ class Table {
 
   Header* header_;
   uint64_t hash_key_[2];
-  uint32_t backing_off_ = 0;  // 1 after a time-out against a stuck holder
-  uint64_t stuck_at_progress_ = 0;  // lock_progress when that time-out happened
+  uint32_t backing_off_ = 0;  // 1 after a whole wait against one holder
+  uint64_t stuck_at_acquisitions_ = 0;  // lock_acquisitions when that wait ended
+  uint32_t last_wait_busy_ = 0;
   uint32_t* buckets_;
   uint8_t* meta_;
   uint8_t* blocks_;
