@@ -410,6 +410,17 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// createMemfd(items, blocksize, maxKeyLength, timeoutS) -> cache (see Segment::CreateMemfd)
+Napi::Value CreateMemfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  tlsshm::Geometry g;
+  if (!GeometryOf(info, &g)) return ThrowType(env, "createMemfd(items, blocksize, maxKeyLength, timeout)");
+  tlsshm::Error error;
+  std::unique_ptr<Cache> cache = Cache::CreateMemfd(g, &error);
+  if (!cache) return Throw(env, error.code, error.message);
+  return NativeCache::Wrap(env, std::move(cache));
+}
+
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) return ThrowType(env, "open(handle) takes a string");
@@ -426,6 +437,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->constructor = Napi::Persistent(ctor);
   exports.Set("create", Napi::Function::New(env, Create));
   exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd));
   exports.Set("layoutVersion", Napi::Number::New(env, tlsshm::kLayoutVersion));
   exports.Set("counterSlots", Napi::Number::New(env, tlsshm::kCounters));
   return exports;

@@ -21,6 +21,11 @@ std::unique_ptr<Cache> Cache::CreateShm(const Geometry& g, Error* error) {
   return std::unique_ptr<Cache>(s ? new Cache(s) : nullptr);
 }
 
+std::unique_ptr<Cache> Cache::CreateMemfd(const Geometry& g, Error* error) {
+  Segment* s = Segment::CreateMemfd(g, error);
+  return std::unique_ptr<Cache>(s ? new Cache(s) : nullptr);
+}
+
 std::unique_ptr<Cache> Cache::CreateOrOpenFile(const std::string& path, const Geometry& g,
                                                bool* created, Error* error) {
   Segment* s = Segment::CreateOrOpenFile(path, g, created, error);

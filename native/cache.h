@@ -23,6 +23,7 @@ struct Totals {
 class Cache {
  public:
   static std::unique_ptr<Cache> CreateShm(const Geometry& g, Error* error);
+  static std::unique_ptr<Cache> CreateMemfd(const Geometry& g, Error* error);
   static std::unique_ptr<Cache> CreateOrOpenFile(const std::string& path, const Geometry& g,
                                                  bool* created, Error* error);
   static std::unique_ptr<Cache> Open(const std::string& handle, Error* error);

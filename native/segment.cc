@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -23,6 +24,7 @@ constexpr char kShmPrefix[] = "tls-shm-cache.";
 constexpr off_t kGateByte = 0;    // held exclusively while a process attaches
 constexpr off_t kAttachByte = 1;  // held shared by every attached process
 constexpr uint32_t kAttachTimeoutMs = 2000;
+constexpr unsigned kMfdCloexec = 1u;  // MFD_CLOEXEC, not in every libc's headers
 
 uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -208,6 +210,40 @@ Segment* Segment::CreateShm(const Geometry& g, Error* error) {
   return s;
 }
 
+Segment* Segment::CreateMemfd(const Geometry& g, Error* error) {
+  if (!ValidateGeometry(g, error)) return nullptr;
+  Layout layout = ComputeLayout(g);
+  // The raw system call: no glibc symbol (memfd_create is GLIBC_2.27), and
+  // musl builds get the same code.
+  int fd = int(syscall(SYS_memfd_create, "tls-shm-cache", kMfdCloexec));
+  if (fd < 0) {
+    *error = SystemError("memfd_create for", "a cache", errno);
+    return nullptr;
+  }
+  fchmod(fd, 0600);  // memfds start 0777; openers refuse group/other access
+  Segment* s = new Segment();
+  s->fd_ = fd;
+  s->owner_ = true;
+  s->name_ = "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(fd);
+  s->handle_ = "memfd:" + s->name_;
+  int rc = Reserve(fd, layout.total_bytes);
+  if (rc != 0) {
+    *error = SystemError("reserving memory for", s->name_, rc);
+    delete s;
+    return nullptr;
+  }
+  if (!s->Map(fd, layout.total_bytes, error)) {
+    delete s;
+    return nullptr;
+  }
+  s->Initialize(g, layout);
+  if (!s->Attach(true, error)) {
+    delete s;
+    return nullptr;
+  }
+  return s;
+}
+
 Segment* Segment::CreateOrOpenFile(const std::string& path, const Geometry& g, bool* created,
                                    Error* error) {
   *created = false;
@@ -311,6 +347,7 @@ Segment* Segment::CreateOrOpenFile(const std::string& path, const Geometry& g, b
 
 Segment* Segment::Open(const std::string& handle, Error* error) {
   bool shm;
+  bool memfd = false;
   std::string name;
   if (handle.compare(0, 4, "shm:") == 0) {
     shm = true;
@@ -318,16 +355,32 @@ Segment* Segment::Open(const std::string& handle, Error* error) {
   } else if (handle.compare(0, 5, "file:") == 0) {
     shm = false;
     name = handle.substr(5);
+  } else if (handle.compare(0, 6, "memfd:") == 0) {
+    shm = false;
+    memfd = true;
+    name = handle.substr(6);
+    // Exactly /proc/<pid>/fd/<n>: the one place a memfd is reachable from.
+    unsigned pid = 0, n = 0;
+    int end = 0;
+    if (std::sscanf(name.c_str(), "/proc/%u/fd/%u%n", &pid, &n, &end) != 2 || size_t(end) != name.size() ||
+        pid == 0 || name != "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(n)) {
+      *error = MakeError("ERR_TLS_SHM_INVALID", "not a cache handle: expected memfd:/proc/PID/fd/N");
+      return nullptr;
+    }
   } else {
-    *error = MakeError("ERR_TLS_SHM_INVALID", "not a cache handle: expected shm:NAME or file:PATH");
+    *error = MakeError("ERR_TLS_SHM_INVALID",
+                       "not a cache handle: expected shm:NAME, memfd:/proc/PID/fd/N or file:PATH");
     return nullptr;
   }
   if (name.empty() || name.find('\0') != std::string::npos) {
     *error = MakeError("ERR_TLS_SHM_INVALID", "not a cache handle: empty or invalid name");
     return nullptr;
   }
-  int fd = shm ? shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0)
-               : open(name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  // A /proc/<pid>/fd entry is a link by design (the kernel's, to the memfd);
+  // every other path must not be one.
+  int fd = shm     ? shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0)
+           : memfd ? open(name.c_str(), O_RDWR | O_CLOEXEC)
+                   : open(name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     *error = SystemError("opening cache", name, errno);
     return nullptr;

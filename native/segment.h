@@ -1,11 +1,14 @@
 // One mapping of a cache segment: creating it, opening it from another process,
 // validating its header, and removing it when its owner is done.
 //
-// Two backings:
+// Three backings:
 // - POSIX shared memory ("shm:/tls-shm-cache.<pid>.<random>"): created O_EXCL
 //   and 0600 by the owner (the cluster primary), unlinked when the owner closes
 //   it or exits. An entry whose creator died without unlinking (SIGKILL) is
 //   removed by the next creation once no process has it open.
+// - An unnamed segment ("memfd:/proc/<pid>/fd/<fd>"): memfd_create by the
+//   owner; others open it through the owner's /proc entry. Nothing to unlink:
+//   it disappears with the last process that maps it.
 // - A file path ("file:/path"): for processes that share no parent (PM2, a
 //   supervisor) and for caches that should survive a restart. Created 0600 as
 //   an unnamed O_TMPFILE (a named temporary where the filesystem cannot),
@@ -67,6 +70,11 @@ class Segment {
  public:
   // Creates a new shared-memory segment owned by this process.
   static Segment* CreateShm(const Geometry& g, Error* error);
+  // Creates an unnamed segment (memfd_create) owned by this process. Its
+  // handle, "memfd:/proc/<pid>/fd/<fd>", lets other processes of the same user
+  // open it while this one lives; the memory is freed by the kernel when the
+  // last process holding it exits, however they all die (nothing in /dev/shm).
+  static Segment* CreateMemfd(const Geometry& g, Error* error);
   // Opens the cache file at `path`, creating it first if it does not exist.
   // `*created` tells which happened. The caller compares the geometry.
   static Segment* CreateOrOpenFile(const std::string& path, const Geometry& g,

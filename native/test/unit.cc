@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <atomic>
@@ -1496,6 +1497,79 @@ void TestMappingIsLeftOutOfCoreDumps() {
   EXPECT(dontdump);
 }
 
+void TestMemfdSegmentLeavesNothingBehind() {
+  // Point 19, native part: an unnamed segment others open through the
+  // creator's /proc entry; nothing appears in /dev/shm, processes forked at
+  // any time open it while the creator lives, and it is gone with the last
+  // process that held it, however it died.
+  // Other processes may come and go in /dev/shm: look only for entries a
+  // segment of ours would have (named after its creator's pid).
+  auto named_after = [](pid_t pid) {
+    size_t n = 0;
+    const std::string prefix = "tls-shm-cache." + std::to_string(pid) + ".";
+    for (const std::string& name : ListDir("/dev/shm")) n += name.compare(0, prefix.size(), prefix) == 0;
+    return n;
+  };
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateMemfd(G(16), &e);
+  REQUIRE(c != nullptr);
+  const std::string handle = c->segment().handle();
+  const std::string prefix = "memfd:/proc/" + std::to_string(getpid()) + "/fd/";
+  EXPECT_EQ(handle.compare(0, prefix.size(), prefix), 0);
+  REQUIRE(Set(c->table(), "k", "from the creator") == SetResult::kInserted);
+  // Children come and go (one SIGKILLed while attached); each new one opens it.
+  for (int round = 0; round < 3; ++round) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      Error ce;
+      std::unique_ptr<Cache> child = Cache::Open(handle, &ce);
+      if (child == nullptr) tlstest::ChildExit(2);
+      if (Get(child->table(), "k").value != "from the creator") tlstest::ChildExit(3);
+      if (Set(child->table(), "child" + std::to_string(round), "v") != SetResult::kInserted) tlstest::ChildExit(4);
+      if (round == 1) raise(SIGKILL);
+      tlstest::ChildExit(0);
+    }
+    EXPECT_EQ(Wait(pid), round == 1 ? 128 + SIGKILL : 0);
+    EXPECT_EQ(Get(c->table(), "child" + std::to_string(round)).value, std::string("v"));
+  }
+  EXPECT_EQ(named_after(getpid()), size_t(0));
+  // A creator SIGKILLed: nothing to clean up, and its handle opens nothing.
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t creator = fork();
+  REQUIRE(creator >= 0);
+  if (creator == 0) {
+    close(fds[0]);
+    Error ce;
+    std::unique_ptr<Cache> mine = Cache::CreateMemfd(G(16), &ce);
+    if (mine == nullptr) tlstest::ChildExit(2);
+    const std::string h = mine->segment().handle();
+    if (write(fds[1], h.data(), h.size()) != ssize_t(h.size())) tlstest::ChildExit(3);
+    close(fds[1]);
+    pause();
+    tlstest::ChildExit(0);
+  }
+  close(fds[1]);
+  char buf[128] = {0};
+  REQUIRE(read(fds[0], buf, sizeof buf - 1) > 0);
+  close(fds[0]);
+  const std::string dead_handle = buf;
+  {
+    std::unique_ptr<Cache> other = Cache::Open(dead_handle, &e);
+    EXPECT(other != nullptr);  // opens while its creator lives
+  }
+  kill(creator, SIGKILL);
+  EXPECT_EQ(Wait(creator), 128 + SIGKILL);
+  ExpectOpenFails(dead_handle, "ERR_TLS_SHM_NOT_FOUND");
+  EXPECT_EQ(named_after(creator), size_t(0));
+  // Handles that only look like one.
+  for (const char* bad : {"memfd:/etc/passwd", "memfd:/proc/self/fd/0", "memfd:/proc/1/fd/../../x",
+                          "memfd:/proc/01/fd/3", "memfd:/proc/1/fd/3/", "memfd:"}) {
+    ExpectOpenFails(bad, "ERR_TLS_SHM_INVALID");
+  }
+}
+
 struct TestCase {
   const char* name;
   void (*run)();
@@ -1543,6 +1617,7 @@ const TestCase kTests[] = {
     {"a default TTL the binding cannot use is refused", TestDefaultTtlTheBindingCannotUseIsRefused},
     {"creating a file leaves no temporary name", TestCreationHasNoTemporaryName},
     {"the mapping is left out of core dumps", TestMappingIsLeftOutOfCoreDumps},
+    {"a memfd segment leaves nothing behind", TestMemfdSegmentLeavesNothingBehind},
 };
 
 }  // namespace
