@@ -15,8 +15,9 @@
 // segment at its own address; 0 means "none".
 //
 // Who holds what:
-// - Writers (set, delete, sweep, eviction, ticket key, lease, stripe claims)
-//   hold Header::write_lock, a robust process-shared mutex. A writer killed
+// - Writers (set, delete, sweep, eviction, ticket key, lease) hold
+//   Header::write_lock, a robust process-shared mutex. (A stripe is claimed
+//   with a compare-and-swap of its owner pid, without the lock.) A writer killed
 //   while holding it is detected by the next locker (EOWNERDEAD), which
 //   rebuilds the index from the slots (see Table::Rebuild). Lockers wait for a
 //   bounded time, measured on the monotonic clock; a holder doing long work
