@@ -238,7 +238,7 @@ t.test('GET /metrics is Prometheus text that a real parser reads, with HELP, TYP
   cache.count(handshakeCounter('TLSv1.2', 'cache'), 9);
   cache.count(handshakeCounter('TLSv1.3', 'ticket'), 4);
   cache.count(handshakeCounter('TLSv1.3', 'full'), 2);
-  cache.setTicketKey(crypto.randomBytes(48));
+  cache.rotateTicketRing(crypto.randomBytes(128));
 
   const res = await request(`${url}/metrics`);
   t.equal(res.status, 200);

@@ -114,9 +114,14 @@ t.test('rotation under load: one rotation resumes and renews, two force a full h
   t.equal(nodeB.reused, true, 'node: a ticket from before the rotation resumes');
   t.ok(nodeB.session, 'node: and brings a renewed ticket');
   const o13 = await opensslRequest(port, { flags: ['-tls1_3'], sessIn: file('o13-a'), sessOut: file('o13-b') });
-  const o12 = await opensslRequest(port, { flags: ['-tls1_2'], sessIn: file('o12-a'), sessOut: file('o12-b') });
+  const o12 = await opensslRequest(port, { flags: ['-tls1_2'], sessIn: file('o12-a') });
   t.equal(o13.reused, true, 'openssl -tls1_3 -sess_in: resumes after one rotation');
   t.equal(o12.reused, true, 'openssl -tls1_2 -sess_in: resumes after one rotation');
+  // s_client writes -sess_out from OpenSSL's new-session callback, which
+  // OpenSSL does not call for a resumed TLS 1.2 handshake, so the renewed
+  // TLS 1.2 ticket never reaches a file: take a ticket made now instead.
+  const o12c = await opensslRequest(port, { flags: ['-tls1_2'], sessOut: file('o12-c') });
+  t.equal(o12c.reused, false, 'openssl -tls1_2: a new session after the rotation');
   t.equal((await py13.connect('a', 'b')).reused, true, 'python TLS 1.3: resumes after one rotation');
   t.equal((await py12.connect('a', 'b')).reused, true, 'python TLS 1.2: resumes after one rotation');
 
@@ -132,7 +137,7 @@ t.test('rotation under load: one rotation resumes and renews, two force a full h
   // The renewed tickets are one rotation old: they resume.
   t.equal((await nodeRequest(port, { ...TLS13, session: nodeB.session })).reused, true, 'node: the renewed ticket resumes');
   t.equal((await opensslRequest(port, { flags: ['-tls1_3'], sessIn: file('o13-b') })).reused, true, 'openssl 1.3: the renewed ticket resumes');
-  t.equal((await opensslRequest(port, { flags: ['-tls1_2'], sessIn: file('o12-b') })).reused, true, 'openssl 1.2: the renewed ticket resumes');
+  t.equal((await opensslRequest(port, { flags: ['-tls1_2'], sessIn: file('o12-c') })).reused, true, 'openssl 1.2: a ticket one rotation old resumes');
   t.equal((await py13.connect('b', '-')).reused, true, 'python 1.3: the renewed ticket resumes');
   t.equal((await py12.connect('b', '-')).reused, true, 'python 1.2: the renewed ticket resumes');
 
