@@ -353,6 +353,10 @@ t.test('the callback never aborts or throws: fuzzed from JS while another proces
     await new Promise((resolve) => setImmediate(resolve));
   }
   t.equal(bad, '', `${calls} calls: every answer carries Buffers where Node reads them`);
+  // IVs come from a pool refilled every 256 tickets: each one fresh, across refills too.
+  const ivs = new Set<string>();
+  for (let i = 0; i < 1000; i++) ivs.add(Buffer.from((ring.callback(Buffer.alloc(16), Buffer.alloc(16), true) as Buffer[])[4]).toString('hex'));
+  t.equal(ivs.size, 1000, 'every ticket gets its own IV');
   t.ok(known > 0, `names issued moments ago are found (${known})`);
   // Truncated state: the cache closed under the callback.
   const closing = SharedCache.open(cache.handle);
