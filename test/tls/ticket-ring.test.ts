@@ -17,7 +17,7 @@ import t from 'tap';
 import { makeTestCertificate } from './fixtures/certificate';
 import { nodeRequest, opensslRequest, PythonTicketClient, singleUseTicketClient } from './fixtures/clients';
 import { sleep, TestCluster, waitUntil } from './fixtures/harness';
-import { attachSharedCache, SharedCache } from '../../src/index';
+import { attachSharedCache, setupSharedCache, SharedCache } from '../../src/index';
 import type { CacheStats } from '../../src/index';
 import { RingCallback } from '../../src/tls/ticket-keys';
 import { parseKeyFile, recordFromNginxKey, rotateTicketRing } from '../../src/tls/ticket-ring';
@@ -306,4 +306,26 @@ t.test('the callback never aborts or throws: fuzzed from JS while another proces
     session = r.session;
   }
   t.equal(completed, 20, 'every handshake completed while the ring changed under it');
+});
+
+t.test('rotateTicketKey() re-reads the key files at once', async (t) => {
+  const dir = fs.mkdtempSync(path.join(cert.dir, 'reread-'));
+  const file = path.join(dir, 'keys');
+  const first = crypto.randomBytes(80);
+  const second = crypto.randomBytes(48);
+  fs.writeFileSync(file, first, { mode: 0o600 }); // one raw 80-byte key, as nginx reads it
+  // A long sweep interval: the tick (at most 5 s) must not be what picks the change up.
+  const setup = setupSharedCache({ items: 16, sweepInterval: 3600, tickets: { keys: file } });
+  t.teardown(() => setup.close());
+  const currentName = () => setup.cache.ticketRing()!.ring.subarray(64, 80);
+  t.same(currentName(), first.subarray(0, 16), 'the file key is current');
+  const before = setup.stats().ticketKey.generation;
+  fs.writeFileSync(file, `${second.toString('base64')}\n${first.toString('base64')}\n`);
+  const generation = setup.rotateTicketKey();
+  t.equal(generation, before + 1, 'published as a new generation');
+  t.same(currentName(), second.subarray(0, 16), 'the new first key encrypts');
+  t.same(setup.cache.ticketRing()!.ring.subarray(128, 144), first.subarray(0, 16), 'the old one decrypts');
+  fs.writeFileSync(file, 'not a key\n');
+  t.throws(() => setup.rotateTicketKey(), RangeError, 'a broken file throws from rotateTicketKey()');
+  t.same(currentName(), second.subarray(0, 16), 'and the keys in use stay');
 });
