@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { BUILD_TOOLS, installTarball, lastJson, npmCli, pack, ROOT, run, scratchDir } from './fixtures/package';
+import { BUILD_TOOLS, installTarball, lastJson, pack, ROOT, run, scratchDir } from './fixtures/package';
 
 /** Every file the tarball may hold; anything else (tests, scripts, build/) is a mistake. */
 const ALLOWED = [
