@@ -7,7 +7,9 @@
 //   libstdc++  at most what GCC 8 ships: GLIBCXX_3.4.25, CXXABI_1.3.11
 //   libgcc_s   at most GCC_8.0.0
 // It also checks that each file is an ELF for the architecture its folder
-// names and that it links only the C runtime's own libraries.
+// names, that it links only the C runtime's own libraries, and that every
+// undefined symbol is either versioned (bound to a library at link time) or
+// one of Node's N-API functions.
 //
 // The versions checked are the ones in the .gnu.version_r section ("version
 // needs"): exactly what the dynamic loader compares with the system's
@@ -77,6 +79,17 @@ function checkFile(file, arch) {
     .map((line) => /\sUND\s+(\S+?)@+(\S+)/.exec(line))
     .filter(Boolean)
     .map((m) => ({ name: m[1], version: m[2].replace(/\s.*$/, '') }));
+  // A strong undefined symbol with no version was not found in any library at
+  // link time (say dlsym without -ldl on glibc < 2.34): it would be looked up
+  // in whatever the process has loaded, unchecked. Only Node's own N-API
+  // functions may be unversioned.
+  const unversioned = readelf(['--dyn-syms', '-W'], file)
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[6] === 'UND' && f[4] === 'GLOBAL' && f[7] && !f[7].includes('@'))
+    .map((f) => f[7])
+    .filter((name) => !/^(napi|node_api)_/.test(name));
+  if (unversioned.length) problems.push(`needs ${unversioned.join(', ')} from no library (unversioned, not N-API)`);
   const tooNew = [];
   for (const name of versions) {
     if (name === 'GLIBC_PRIVATE') {

@@ -56,3 +56,17 @@ t.test('a prebuild filed under the wrong architecture, or a missing one, fails t
   t.match(ran.stderr, /FAIL linux-x64: no prebuild/, 'the missing x64 prebuild is named');
   t.match(ran.stderr, /FAIL linux-arm64\/tls-shm-cache\.glibc\.node: is built for "Advanced Micro Devices X86-64", the folder says arm64/);
 });
+
+t.test('an undefined symbol bound to no library (not N-API) fails the check', async (t) => {
+  const dir = scratchDir(t, 'tls-shm-cache-symbols-');
+  const src = path.join(dir, 'unbound.cc');
+  // Linked as a shared object, an undefined function is allowed by the linker and left unversioned.
+  fs.writeFileSync(src, 'extern "C" int napi_ok(int);\nextern "C" int not_in_any_library(int);\nextern "C" int probe(int x) { return napi_ok(x) + not_in_any_library(x); }\n');
+  fs.mkdirSync(path.join(dir, 'linux-x64'));
+  const built = await run('g++', ['-shared', '-fPIC', '-o', path.join(dir, 'linux-x64', 'unbound.glibc.node'), src]);
+  t.equal(built.code, 0, 'g++ built the probe') || t.comment(built.stderr);
+  const ran = await run(process.execPath, [check, dir]);
+  t.equal(ran.code, 1, 'the check fails');
+  t.match(ran.stderr, /needs not_in_any_library from no library/, 'naming the unbound symbol');
+  t.notMatch(ran.stderr, /napi_ok/, 'N-API names (provided by Node itself) are allowed unversioned');
+});
