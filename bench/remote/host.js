@@ -19,7 +19,7 @@ if (cluster.isPrimary) {
     });
   }
   process.on('message', async (m) => {
-    if (m.cmd === 'stats') process.send({ type: 'stats', stats: setup.stats(), remote: setup.remoteStats() });
+    if (m.cmd === 'stats') process.send({ type: 'stats', stats: setup.stats(), remote: setup.remoteStats(), cpu: process.cpuUsage() });
     if (m.cmd === 'exit') {
       for (const id in cluster.workers) cluster.workers[id].process.kill('SIGKILL');
       await setup.close();

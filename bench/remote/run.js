@@ -4,7 +4,7 @@
 // redis-server; and the worker-side cost of storing a session with and without
 // the outbox append (A/B of two builds of the addon, same JavaScript).
 //
-//   node bench/remote/run.js [--seconds 10] [--clients 64] [--concurrency 8] [--workers 1]
+//   node bench/remote/run.js [--seconds 10] [--clients 64] [--concurrency 8] [--freshEvery 4] [--workers 1]
 //                            [--setOps 200000] [--rounds 5] [--baseBinding PATH]
 //
 // Prints a markdown table and writes bench/results/remote.json.
@@ -20,6 +20,7 @@ const args = parseArgs(process.argv.slice(2), {
   seconds: 10,
   clients: 64,
   concurrency: 8,
+  freshEvery: 4,
   workers: 1,
   setOps: 200000,
   rounds: 5,
@@ -82,18 +83,25 @@ function handshake(port, session) {
   });
 }
 
-/** `clients` virtual clients, each with its own session, sent to the hosts alternately. */
+/**
+ * `clients` virtual clients, each with its own session, sent to the hosts
+ * alternately; every `freshEvery`-th connection is a new client (no session
+ * offered: a full handshake and a new session to replicate).
+ */
 async function drive(ports, seconds, clients, concurrency) {
   const sessions = new Array(clients).fill(undefined);
   const turn = new Array(clients).fill(0);
-  let total = 0, resumed = 0, errors = 0, next = 0;
+  let total = 0, resumed = 0, offered = 0, errors = 0, next = 0;
   const deadline = Date.now() + seconds * 1000;
   const started = Date.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (Date.now() < deadline) {
-        const c = next++ % clients;
+        const n = next++;
+        const c = n % clients;
+        if (n % args.freshEvery === 0) sessions[c] = undefined;
         const port = ports[turn[c]++ % ports.length];
+        if (sessions[c]) offered++;
         const r = await handshake(port, sessions[c]);
         total++;
         if (!r.ok) errors++;
@@ -102,7 +110,7 @@ async function drive(ports, seconds, clients, concurrency) {
       }
     }),
   );
-  return { total, resumed, errors, seconds: (Date.now() - started) / 1000 };
+  return { total, resumed, offered, errors, seconds: (Date.now() - started) / 1000 };
 }
 
 async function twoHosts(withRemote) {
@@ -118,6 +126,7 @@ async function twoHosts(withRemote) {
   await drive(hosts.map((h) => h.port), 1, args.clients, args.concurrency);
   await sleep(500);
   const before = redisInfo(redisPort);
+  const primariesBefore = await Promise.all(hosts.map(ask));
   const r = await drive(hosts.map((h) => h.port), args.seconds, args.clients, args.concurrency);
   await sleep(500);
   const after = redisInfo(redisPort);
@@ -131,15 +140,21 @@ async function twoHosts(withRemote) {
   await sleep(500);
   redis.kill('SIGKILL');
   fs.rmSync(dir, { recursive: true, force: true });
-  const published = stats.reduce((n, s) => n + (s.remote ? s.remote.published : 0), 0);
+  const published = stats.reduce((n, s) => n + (s.remote ? s.remote.published : 0), 0) - primariesBefore.reduce((n, s) => n + (s.remote ? s.remote.published : 0), 0);
+  const applied = stats.reduce((n, s) => n + (s.remote ? s.remote.applied : 0), 0) - primariesBefore.reduce((n, s) => n + (s.remote ? s.remote.applied : 0), 0);
+  // CPU of the two primaries (where the tier runs), user + system, in seconds.
+  const primaryCpu = stats.reduce((n, s, i) => n + (s.cpu.user + s.cpu.system - primariesBefore[i].cpu.user - primariesBefore[i].cpu.system) / 1e6, 0);
   const lags = stats.filter((s) => s.remote && s.remote.lagMs).map((s) => s.remote.lagMs);
   return {
     remote: withRemote,
     handshakes: r.total,
     handshakesPerSecond: Math.round(r.total / r.seconds),
     resumptionRate: r.resumed / r.total,
+    offeredResumedRate: r.resumed / r.offered,
     errors: r.errors,
     published,
+    applied,
+    primaryCpuSeconds: primaryCpu,
     lagP50Ms: lags.length ? Math.max(...lags.map((l) => l.p50)) : null,
     lagP99Ms: lags.length ? Math.max(...lags.map((l) => l.p99)) : null,
     redisCpuSeconds: after.cpu - before.cpu,
@@ -180,11 +195,12 @@ async function main() {
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.writeFileSync(args.out, JSON.stringify(results, null, 2) + '\n');
   const pct = (x) => (x * 100).toFixed(1) + ' %';
-  console.log('| tier | handshakes/s | resumed | errors | lag p50 | lag p99 | Redis CPU per 1000 sessions | Redis bytes in per session | stream bytes per entry |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| tier | handshakes/s | resumed (of all / of sessions offered) | errors | lag p50 | lag p99 | sessions published | Redis CPU per session | Redis bytes in / out per session | stream bytes per entry | primaries CPU per session published+applied |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results.rows) {
     const per = r.published ? r : null;
-    console.log(`| ${r.remote ? 'remote' : 'none'} | ${r.handshakesPerSecond} | ${pct(r.resumptionRate)} | ${r.errors} | ${r.lagP50Ms ?? '–'} ms | ${r.lagP99Ms ?? '–'} ms | ${per ? ((r.redisCpuSeconds / r.published) * 1000 * 1000).toFixed(1) + ' ms' : '–'} | ${per ? Math.round(r.redisNetInBytes / r.published) : '–'} | ${r.streamBytesPerEntry ? Math.round(r.streamBytesPerEntry) : '–'} |`);
+    const us = (sec, n) => ((sec / n) * 1e6).toFixed(1) + ' µs';
+    console.log(`| ${r.remote ? 'remote' : 'none'} | ${r.handshakesPerSecond} | ${pct(r.resumptionRate)} / ${pct(r.offeredResumedRate)} | ${r.errors} | ${r.lagP50Ms ?? '–'} ms | ${r.lagP99Ms ?? '–'} ms | ${r.published} | ${per ? us(r.redisCpuSeconds, r.published) : '–'} | ${per ? Math.round(r.redisNetInBytes / r.published) + ' / ' + Math.round(r.redisNetOutBytes / r.published) : '–'} | ${r.streamBytesPerEntry ? Math.round(r.streamBytesPerEntry) : '–'} | ${per ? us(r.primaryCpuSeconds, r.published + r.applied) : '–'} |`);
   }
   if (results.setCost) console.log(`\nset() per session: ${results.setCost.baseNs.toFixed(1)} ns without the outbox, ${results.setCost.outboxNs.toFixed(1)} ns with it (median paired difference ${results.setCost.deltaNs.toFixed(1)} ns)`);
 }

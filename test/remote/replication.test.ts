@@ -81,6 +81,21 @@ t.test('two hosts resume each other\'s sessions: TLS 1.2 session IDs and TLS 1.3
     t.ok(resumed / rounds >= 0.99, `tickets resumed on the other host: ${resumed} of ${rounds}`);
   });
 
+  t.test('rotateTicketKey() on one host rotates the fleet ring; both follow and resume each other\'s new tickets', async (t) => {
+    const before = await waitSameRing(hosts);
+    const keyBefore = (await a.cluster.command<{ key: string }>('ticket-key')).key;
+    await a.cluster.command('rotate');
+    const after = await waitSameRing(hosts, before + 1);
+    t.equal(after, before + 1, `generation ${before} -> ${after} on both hosts`);
+    const keys = [(await a.cluster.command<{ key: string }>('ticket-key')).key, (await b.cluster.command<{ key: string }>('ticket-key')).key];
+    t.not(keys[0], keyBefore, 'a new key');
+    t.equal(keys[0], keys[1], 'the same key on both hosts');
+    const file = sessionFile(cert.dir, 'after-rotation');
+    await connect(b, TICKETS, V13, undefined, file);
+    t.equal((await connect(a, TICKETS, V13, file)).reused, true, 'a ticket of the new key resumes on the other host');
+    t.ok((await a.remote()).ring.rotations >= 1, 'counted');
+  });
+
   t.test('the remote section counts what happened', async (t) => {
     const ra = await a.remote();
     const rb = await b.remote();
