@@ -9,7 +9,7 @@ import type { RemoteOptions } from '../tls/remote-hook';
 
 export type { RemoteOptions };
 
-export const REMOTE_OPTIONS = ['url', 'secret', 'client', 'prefix', 'maxLength', 'publishInterval', 'pollInterval', 'hostId'] as const;
+export const REMOTE_OPTIONS = ['url', 'secret', 'client', 'prefix', 'ringPrefix', 'maxLength', 'publishInterval', 'pollInterval', 'hostId'] as const;
 
 /** The validated, defaulted form of {@link RemoteOptions}. */
 export interface ResolvedRemoteOptions {
@@ -17,6 +17,7 @@ export interface ResolvedRemoteOptions {
   secrets: Buffer[];
   client: Record<string, unknown>;
   prefix: string;
+  ringPrefix: string;
   maxLength: number;
   publishIntervalMs: number;
   pollIntervalMs: number;
@@ -50,6 +51,7 @@ export function resolveRemoteOptions(value: unknown, where: string): ResolvedRem
     secrets,
     client,
     prefix,
+    ringPrefix: o.ringPrefix === undefined ? prefix : checkString(o.ringPrefix, `${where}: remote.ringPrefix`),
     maxLength: checkInteger(o.maxLength, `${where}: remote.maxLength`, 100, 100_000_000, 100_000),
     publishIntervalMs: Math.round(checkNumber(o.publishInterval, `${where}: remote.publishInterval`, 0.005, 60, 0.05) * 1000),
     pollIntervalMs: Math.round(checkNumber(o.pollInterval, `${where}: remote.pollInterval`, 0.05, 3600, 5) * 1000),

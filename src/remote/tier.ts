@@ -90,13 +90,14 @@ export class RemoteTier implements RemoteTierHandle {
     const created = cache.stats().createdAt;
     this.#hostId = o.hostId ?? crypto.createHash('sha256').update(`${os.hostname()}\0${created}`).digest('hex').slice(0, 16);
     this.#streamKey = `${o.prefix}:sessions`;
-    // Every host of the fleet computes the same: the prefix names the fleet.
-    this.contextSeed = `remote:${o.prefix}`;
+    // Every host that shares the ring computes the same, so that tickets (and
+    // replicated sessions) resume on any of them.
+    this.contextSeed = `remote:${o.ringPrefix}`;
     this.#ring =
       ctx.rotateMs === null
         ? undefined
         : new DistributedKeyRing(new SingleKeyRing(cache), deriveKeys(o.secrets, 'ring'), {
-            prefix: o.prefix,
+            prefix: o.ringPrefix,
             streamKey: this.#streamKey,
             maxLength: o.maxLength,
             rotateMs: ctx.rotateMs,

@@ -28,6 +28,13 @@ export interface RemoteOptions {
   /** Prefix of every Redis key this library uses (default `'tls-shm-cache'`): one fleet per prefix. */
   prefix?: string;
   /**
+   * Prefix of the ticket-key ring's keys (default: `prefix`). A fleet too large
+   * for one session stream gives each group of hosts its own `prefix` (a stream
+   * each) and all of them one `ringPrefix`: tickets then resume on every host,
+   * session IDs within the group (README: "Several hosts").
+   */
+  ringPrefix?: string;
+  /**
    * Entries the session stream keeps (XADD MAXLEN ~, default 100000): what a
    * host that was away can catch up on. Make it at least new sessions/s of the
    * whole fleet × the cache `timeout`.
