@@ -3,7 +3,7 @@
  * host's segment.
  *
  * The document (`<prefix>:ring`) is sealed with AES-256-GCM (seal.ts, purpose
- * 'ring') and holds up to three 48-byte Node ticket keys:
+ * 'ring') and holds up to three ticket keys (64-byte records: name, HMAC, AES):
  * - current: seals new tickets on every host;
  * - previous: still opens tickets sealed before the last rotation;
  * - next: published `leadMs` before it becomes current, decrypt-only, so that
@@ -24,21 +24,17 @@
  * re-seeded by the first host that notices, from its own local ring, so that
  * tickets issued before stay valid.
  *
- * The local side is an interface: today's TLS layer holds ONE key in the
- * segment (SingleKeyRing below): it installs `current` and cannot use
- * `previous`/`next` (a rotation still costs each outstanding ticket a full
- * handshake, as it does on one host). A segment ring that holds all three
- * (issue 11) plugs in through the same interface.
+ * The local side is an interface (LocalKeyRing): SegmentRing below copies
+ * the fleet's ring into the segment's ring (src/tls/ticket-ring.ts), whose
+ * servers seal with current, and open with next and previous too.
  */
 import crypto from 'node:crypto';
 import type { SharedCache } from '../core/shared-cache';
+import { CURRENT, NEXT, PREVIOUS, RECORD_BYTES, RING_SLOTS } from '../tls/ticket-ring';
 import { open, seal, SealKey } from './seal';
 import type { RedisConnection } from './redis-client';
 
-/** Bytes of one Node ticket key (16 name, 16 HMAC, 16 AES). */
-export const RING_KEY_BYTES = 48;
-
-/** A ring as the hosts share it. Keys are secrets: wipe copies when done. */
+/** A ring as the hosts share it. Keys are opaque records of the local ring's size; secrets: wipe copies when done. */
 export interface RingSnapshot {
   /** +1 per rotation (next becoming current). */
   generation: number;
@@ -50,17 +46,26 @@ export interface RingSnapshot {
 
 /** The host's own copy of the ring (the segment). */
 export interface LocalKeyRing {
-  /** What the adapter can hold: 'single-key' or 'ring'. */
+  /** What the adapter holds: 'ring' (next, current, previous) or 'single-key'. */
   readonly kind: string;
+  /** Bytes of one key record. */
+  readonly keyBytes: number;
   /** The local ring, or undefined when it holds no key yet. */
   read(): RingSnapshot | undefined;
   /** Makes the local ring equal to `ring` (no-op when it already is). */
   install(ring: RingSnapshot): void;
 }
 
-/** The segment's one cluster key (src/tls/ticket-keys.ts) as a LocalKeyRing. */
-export class SingleKeyRing implements LocalKeyRing {
-  readonly kind = 'single-key';
+/**
+ * The segment's ring (src/tls/ticket-ring.ts): four 64-byte records (name 16,
+ * HMAC 32, AES 16) by role, 0 next, 1 current, 2-3 previous, and a mask of
+ * the filled slots. Installing writes all of them at once under the segment's
+ * lock and bumps its generation: every server of the host re-reads it on its
+ * next ticket.
+ */
+export class SegmentRing implements LocalKeyRing {
+  readonly kind = 'ring';
+  readonly keyBytes = RECORD_BYTES;
   readonly #cache: SharedCache;
 
   constructor(cache: SharedCache) {
@@ -68,18 +73,35 @@ export class SingleKeyRing implements LocalKeyRing {
   }
 
   read(): RingSnapshot | undefined {
-    const k = this.#cache.ticketKey();
-    return k ? { generation: k.generation, current: k.key } : undefined;
+    const r = this.#cache.ticketRing();
+    if (!r) return undefined;
+    try {
+      if ((r.present & (1 << CURRENT)) === 0) return undefined;
+      const slot = (i: number) => ((r.present & (1 << i)) !== 0 ? Buffer.from(r.ring.subarray(i * RECORD_BYTES, (i + 1) * RECORD_BYTES)) : undefined);
+      return { generation: r.generation, next: slot(NEXT), current: slot(CURRENT)!, previous: slot(PREVIOUS) };
+    } finally {
+      r.ring.fill(0);
+    }
   }
 
-  install(ring: RingSnapshot): void {
-    const k = this.#cache.ticketKey();
+  install(snapshot: RingSnapshot): void {
+    const ring = Buffer.alloc(RING_SLOTS * RECORD_BYTES);
+    let present = 0;
+    const put = (slot: number, key: Buffer | undefined) => {
+      if (!key || key.length !== RECORD_BYTES) return;
+      key.copy(ring, slot * RECORD_BYTES);
+      present |= 1 << slot;
+    };
+    put(NEXT, snapshot.next);
+    put(CURRENT, snapshot.current);
+    put(PREVIOUS, snapshot.previous);
+    const existing = this.#cache.ticketRing();
     try {
-      if (k && k.key.equals(ring.current)) return;
-      // A new generation in the segment: every worker re-applies it on its next connection.
-      this.#cache.setTicketKey(ring.current);
+      if (existing && existing.present === present && existing.ring.equals(ring)) return;
+      this.#cache.setTicketRing(ring, present);
     } finally {
-      k?.key.fill(0);
+      ring.fill(0);
+      existing?.ring.fill(0);
     }
   }
 }
@@ -169,7 +191,7 @@ export class DistributedKeyRing {
     this.#installDoc(doc);
     if (this.#o.rotateMs === null) return;
     if (doc.next === null && now - doc.rotatedAtMs >= this.#o.rotateMs - this.leadMs) {
-      await this.#write(redis, { ...doc, next: fresh(), nextSinceMs: now });
+      await this.#write(redis, { ...doc, next: this.#fresh(), nextSinceMs: now });
     } else if (doc.next !== null && doc.nextSinceMs !== null && now - doc.nextSinceMs >= this.leadMs && now - doc.rotatedAtMs >= this.#o.rotateMs) {
       if (await this.#write(redis, this.#promoted(doc, now))) this.state.rotations++;
     }
@@ -183,12 +205,16 @@ export class DistributedKeyRing {
     // An operator who rotates because a key leaked wants it gone now: promote
     // at once (hosts that have not polled yet refuse tickets of the new key
     // for up to one poll interval, costing full handshakes, never errors).
-    const next = doc.next ?? fresh();
+    const next = doc.next ?? this.#fresh();
     const promoted = this.#promoted({ ...doc, next }, Date.now());
     if (!(await this.#write(redis, promoted))) return 0;
     this.state.rotations++;
     this.#installDoc(promoted);
     return promoted.generation;
+  }
+
+  #fresh(): string {
+    return crypto.randomBytes(this.#local.keyBytes).toString('base64');
   }
 
   #promoted(doc: RingDocument, now: number): RingDocument {
@@ -203,7 +229,7 @@ export class DistributedKeyRing {
       next: doc.next ? Buffer.from(doc.next, 'base64') : undefined,
     };
     try {
-      if (snapshot.current.length !== RING_KEY_BYTES) {
+      if (snapshot.current.length !== this.#local.keyBytes) {
         this.state.refused++;
         return;
       }
@@ -226,11 +252,13 @@ export class DistributedKeyRing {
       fence: 0,
       rotatedAtMs: now,
       nextSinceMs: null,
-      current: local ? local.current.toString('base64') : fresh(),
+      current: local ? local.current.toString('base64') : this.#fresh(),
       previous: local?.previous ? local.previous.toString('base64') : null,
       next: null,
     };
     local?.current.fill(0);
+    local?.previous?.fill(0);
+    local?.next?.fill(0);
     if (await this.#write(redis, doc)) {
       if (this.state.source === 'redis' || this.state.generation > 0) this.state.reseeded++;
       this.#installDoc(doc);
@@ -274,6 +302,4 @@ export class DistributedKeyRing {
   }
 }
 
-function fresh(): string {
-  return crypto.randomBytes(RING_KEY_BYTES).toString('base64');
-}
+

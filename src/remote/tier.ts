@@ -23,7 +23,7 @@ import os from 'node:os';
 import type { SharedCache } from '../core/shared-cache';
 import type { RemoteSection } from '../stats/document';
 import type { RemoteStartContext, RemoteTierHandle } from '../tls/remote-hook';
-import { DistributedKeyRing, SingleKeyRing } from './key-ring';
+import { DistributedKeyRing, SegmentRing } from './key-ring';
 import type { ResolvedRemoteOptions } from './options';
 import { closeConnection, createConnection, loadRedis, RedisConnection } from './redis-client';
 import { deriveKeys, open, seal, SealKey, sessionAad } from './seal';
@@ -96,7 +96,7 @@ export class RemoteTier implements RemoteTierHandle {
     this.#ring =
       ctx.rotateMs === null
         ? undefined
-        : new DistributedKeyRing(new SingleKeyRing(cache), deriveKeys(o.secrets, 'ring'), {
+        : new DistributedKeyRing(new SegmentRing(cache), deriveKeys(o.secrets, 'ring'), {
             prefix: o.ringPrefix,
             streamKey: this.#streamKey,
             maxLength: o.maxLength,

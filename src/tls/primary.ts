@@ -29,10 +29,13 @@ export interface SharedCacheSetup {
   /** The statistics endpoint's base URL once it listens; undefined without the `stats` option. */
   readonly statsUrl: Promise<string> | undefined;
   /**
-   * Publishes a new ticket key now (e.g. on SIGHUP, or when a key may have
-   * leaked) instead of waiting for `tickets.rotate`; workers apply it on their
-   * next connection. Returns the new generation. Tickets issued under the old
-   * key cost one full handshake. Throws if set up with `tickets: false`.
+   * Rotates the ticket key ring now (e.g. on SIGHUP) instead of waiting for
+   * `tickets.rotate`: next becomes current, current previous, a fresh next is
+   * made; every server uses it from its next ticket. Tickets under the former
+   * current key still resume (and are renewed); those under the former
+   * previous key cost one full handshake. After a key may have leaked, call it
+   * twice. With `tickets.keys`, re-reads the key files and publishes them.
+   * Returns the ring's new generation. Throws if set up with `tickets: false`.
    * With `remote`, the fleet's ring in Redis is rotated instead (every host
    * follows within its poll interval) and 0 is returned at once: the new
    * generation shows in `remoteStats().ring.generation`.
@@ -88,7 +91,7 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
     // The first tick publishes the ticket key before any worker exists. With
     // `remote` the fleet's ring in Redis decides later keys: no local rotation.
     const rotateMs = o.remote && o.rotateMs !== null ? Infinity : o.rotateMs;
-    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs }).start();
+    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs, ticketKeys: o.ticketKeys }).start();
     if (o.remote) {
       remote = startRemoteTier(o.remote, { cache, timeoutMs: o.timeout * 1000, rotateMs: o.rotateMs, active: () => true, where: 'setupSharedCache' });
     }
@@ -106,7 +109,8 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
     cache.close();
     throw error;
   }
-  const previousEnv = writeClusterEnv(cache.handle, o.rotateMs === null ? 'node' : 'shared');
+  const sharedTickets = o.rotateMs !== null || o.ticketKeys !== undefined;
+  const previousEnv = writeClusterEnv(cache.handle, sharedTickets ? 'shared' : 'node');
   // Workers build their session ID context from this instead of the segment's
   // creation time, so that sessions and tickets resume on every host.
   const previousSeed = process.env[CONTEXT_SEED_ENV];
@@ -119,13 +123,13 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
     remoteStats: () => remote?.stats(),
     statsUrl: stats?.ready,
     rotateTicketKey() {
-      if (o.rotateMs === null) {
+      if (!sharedTickets) {
         throw Object.assign(new TypeError('rotateTicketKey: set up with tickets: false, the workers keep Node\'s own keys'), {
           code: 'ERR_INVALID_STATE',
         });
       }
       if (cache.closed) throw Object.assign(new TypeError('rotateTicketKey: the cache is closed'), { code: 'ERR_INVALID_STATE' });
-      if (remote) {
+      if (remote && o.rotateMs !== null) {
         void remote.rotateNow().catch(() => undefined);
         return 0;
       }

@@ -84,6 +84,8 @@ t.test('two hosts resume each other\'s sessions: TLS 1.2 session IDs and TLS 1.3
   t.test('rotateTicketKey() on one host rotates the fleet ring; both follow and resume each other\'s new tickets', async (t) => {
     const before = await waitSameRing(hosts);
     const keyBefore = (await a.cluster.command<{ key: string }>('ticket-key')).key;
+    const old = sessionFile(cert.dir, 'before-rotation');
+    await connect(a, TICKETS, V13, undefined, old);
     await a.cluster.command('rotate');
     const after = await waitSameRing(hosts, before + 1);
     t.equal(after, before + 1, `generation ${before} -> ${after} on both hosts`);
@@ -93,6 +95,7 @@ t.test('two hosts resume each other\'s sessions: TLS 1.2 session IDs and TLS 1.3
     const file = sessionFile(cert.dir, 'after-rotation');
     await connect(b, TICKETS, V13, undefined, file);
     t.equal((await connect(a, TICKETS, V13, file)).reused, true, 'a ticket of the new key resumes on the other host');
+    t.equal((await connect(b, TICKETS, V13, old)).reused, true, 'a ticket from before the rotation still resumes, on the other host (previous key)');
     t.ok((await a.remote()).ring.rotations >= 1, 'counted');
   });
 
