@@ -16,6 +16,9 @@ import type { RemoteSection, StatsDocument } from '../../src/index';
 import { makeTestCertificate } from '../tls/fixtures/certificate';
 import { nodeRequest } from '../tls/fixtures/clients';
 import { poll } from './fixtures/hosts';
+import { formatSnapshot } from '../../src/stats/render';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const parsePrometheus = require('parse-prometheus-text-format') as (text: string) => unknown;
 import { freePort, startRedis, TestRedis } from './fixtures/redis';
 
 const SECRET = 'a fleet secret of at least sixteen bytes';
@@ -102,6 +105,16 @@ async function checkPublishes(t: Test, redis: TestRedis, remote: Record<string, 
   const r = (await remoteOf(host.statsUrl))!;
   t.ok(r.published >= 3, `published ${r.published}`);
   t.equal(r.ring.source, 'redis');
+  // The same figures in /metrics (parsed by a real Prometheus parser) and the CLI's table.
+  const metrics = parsePrometheus(await fetch(`${host.statsUrl}/metrics`).then((res) => res.text())) as { name: string; metrics: { value: string; labels?: Record<string, string> }[] }[];
+  const family = (name: string) => metrics.find((m) => m.name === name)?.metrics ?? [];
+  t.equal(family('tls_shm_cache_remote_connected')[0]?.value, '1', 'metrics: connected');
+  t.ok(Number(family('tls_shm_cache_remote_sessions_total').find((m) => m.labels?.what === 'published')?.value) >= 3, 'metrics: published');
+  t.equal(family('tls_shm_cache_remote_ring_generation')[0]?.labels?.source, 'redis', 'metrics: ring source');
+  const doc = (await fetch(`${host.statsUrl}/stats`).then((res) => res.json())) as StatsDocument;
+  const table = formatSnapshot(doc, host.statsUrl);
+  t.match(table, /remote\s+connected as [0-9a-f]{16}/, 'the stats table shows the remote block');
+  t.match(table, /ticket ring\s+redis, generation \d+ \(ring\)/);
 }
 
 t.test('AUTH with an ACL user (the default user off)', async (t) => {
