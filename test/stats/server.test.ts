@@ -22,6 +22,7 @@ import {
   TLS13_SESSIONS_SKIPPED,
 } from '../../src/core/counters';
 import { FIXTURES, getJson, parsePrometheus, request, waitFor } from './fixtures/helpers';
+import { formatLive, formatSnapshot } from '../../src/stats/render';
 
 function newCache(t: Test, options: Partial<Parameters<typeof SharedCache.create>[0]> = {}): SharedCache {
   const cache = SharedCache.create({ items: 64, blocksize: 256, timeout: 60, ...options });
@@ -187,9 +188,13 @@ t.test('the ticket key shows its generation, age and applications, never its byt
   t.match(metrics, /^tls_shm_cache_ticket_mode\{mode="single-key"\} 0$/m);
   t.match(metrics, /^tls_shm_cache_ticket_keys 3$/m);
   t.match(metrics, /^tls_shm_cache_tickets_renewed_total 7$/m);
+  t.match(formatSnapshot(doc, 'x'), /^ticket key\s+ring: generation 2, age .*, 3 keys, applied 5 times$/m, 'the CLI names the mode');
+  t.match(formatSnapshot(doc, 'x'), /^tickets\s+7 renewed, 3 under unknown keys$/m);
+  t.match(formatLive(doc, undefined, { source: 'x', intervalSeconds: 1 } as never), /tickets ring gen 2/);
   cache.count(TICKET_SINGLE_KEY_INSTALLED, 1);
   doc = await getJson<StatsDocument>(`${url}/stats`);
   t.equal(doc.ticketKey.mode, 'single-key', 'one server on the fallback path shows');
+  t.match(formatSnapshot(doc, 'x'), /^ticket key\s+single-key fallback: generation 2/m);
   t.type(doc.ticketKey.ageSeconds, 'number');
   t.ok(doc.ticketKey.ageSeconds! >= 0 && doc.ticketKey.ageSeconds! < 600, 'age of a key made just now');
 });

@@ -3,9 +3,9 @@
  * with real clients across cluster workers: single-use TLS 1.3 clients resume
  * every connection (about half on the single-key fallback path); tickets
  * survive one rotation and are renewed, not two; openssl and Python agree;
- * forked workers, certificate reloads and the socket hand-off balancer keep
- * resuming; operator-supplied key files shared by two independent clusters;
- * and the callback never aborts the process, whatever it is fed.
+ * supplied keys in nginx's formats; and the callback never aborts the
+ * process, whatever it is fed. Forked workers, reloads, the balancer and two
+ * clusters sharing a key file: ticket-ring-lifecycle.test.ts.
  */
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -17,7 +17,7 @@ import t from 'tap';
 import { makeTestCertificate } from './fixtures/certificate';
 import { nodeRequest, opensslRequest, PythonTicketClient, singleUseTicketClient } from './fixtures/clients';
 import { sleep, TestCluster, waitUntil } from './fixtures/harness';
-import { attachSharedCache, SharedCache } from '../../src/index';
+import { attachSharedCache, setupSharedCache, SharedCache } from '../../src/index';
 import type { CacheStats } from '../../src/index';
 import { RingCallback } from '../../src/tls/ticket-keys';
 import { parseKeyFile, recordFromNginxKey, rotateTicketRing } from '../../src/tls/ticket-ring';
@@ -154,89 +154,6 @@ t.test('rotation under load: one rotation resumes and renews, two force a full h
   t.ok(after.ticketKey.unknownKey > before.ticketKey.unknownKey, 'tickets two rotations old counted as unknown keys');
 });
 
-t.test('a worker forked after a rotation, a certificate reload and the socket hand-off balancer keep resuming', async (t) => {
-  const cluster = await TestCluster.start(t, cert, { setup: {}, workers: 2, servers: [{}], balancer: true });
-  const port = cluster.balancerPort;
-  let session: Buffer | undefined;
-  const pids = new Set<number>();
-  const run = async (n: number, what: string) => {
-    for (let i = 0; i < n; i++) {
-      const r = await nodeRequest(port, { ...TLS13, session });
-      t.ok(session === undefined || r.reused, `${what}: connection ${i + 1} resumed`);
-      t.ok(r.session, `${what}: and brought a ticket`);
-      session = r.session;
-      pids.add(r.pid);
-    }
-  };
-  await run(6, 'through the balancer');
-  t.ok(pids.size >= 2, 'sockets handed to both workers');
-
-  await cluster.command('rotate');
-  const { pid } = await cluster.command<{ pid: number }>('fork');
-  await cluster.waitFor(() => cluster.messages.some((m) => m.type === 'listening' && m.pid === pid), 'the forked worker');
-  pids.clear();
-  await run(9, 'after a rotation and a fork');
-  t.ok(pids.has(pid), 'the worker forked after the rotation resumed tickets of the others');
-
-  const reload = await cluster.command<{ asked: number; id: number }>('reload');
-  await cluster.waitFor(
-    () => cluster.messages.filter((m) => m.type === 'reloaded' && m.id === reload.id).length >= reload.asked,
-    'every worker to reload',
-  );
-  await run(6, 'after setSecureContext()');
-  t.equal((await statsOf(cluster)).ticketKey.mode, 'ring');
-});
-
-t.test('supplied keys: two independent clusters with one key file resume each other\'s tickets; replacing the file rotates both', async (t) => {
-  const dir = fs.mkdtempSync(path.join(cert.dir, 'keys-'));
-  const keyFile = path.join(dir, 'ticket.keys');
-  const oldKey = crypto.randomBytes(80);
-  const newKey = crypto.randomBytes(80);
-  const writeKeys = (keys: Buffer[]) => {
-    // Written beside and renamed, as configuration management does.
-    const tmp = `${keyFile}.tmp`;
-    fs.writeFileSync(tmp, keys.map((k) => `${k.toString('base64')}\n`).join(''), { mode: 0o600 });
-    fs.renameSync(tmp, keyFile);
-  };
-  writeKeys([oldKey]);
-  const config = { setup: { tickets: { keys: keyFile }, sweepInterval: 0.1 }, workers: 2, servers: [{ sessionIdContext: 'shared-app' }] };
-  const a = await TestCluster.start(t, cert, config);
-  const b = await TestCluster.start(t, cert, config);
-  t.not((await statsOf(a)).ticketKey.generation, 0, 'A published the file');
-  t.not((await statsOf(b)).ticketKey.generation, 0, 'B published the file');
-
-  const fromA = await nodeRequest(a.ports[0], TLS13);
-  const fromB = await nodeRequest(b.ports[0], TLS13);
-  t.equal((await nodeRequest(b.ports[0], { ...TLS13, session: fromA.session })).reused, true, "B resumes A's ticket");
-  t.equal((await nodeRequest(a.ports[0], { ...TLS13, session: fromB.session })).reused, true, "A resumes B's ticket");
-  for (const cluster of [a, b]) {
-    const s = await statsOf(cluster);
-    t.equal(s.ticketKey.keys, 1, 'one supplied key in the ring');
-  }
-
-  // A new key first, the old one kept for decryption: both clusters pick the file up.
-  const generations = [(await statsOf(a)).ticketKey.generation, (await statsOf(b)).ticketKey.generation];
-  writeKeys([newKey, oldKey]);
-  for (const [i, cluster] of [a, b].entries()) {
-    for (let k = 0; k < 200 && (await statsOf(cluster)).ticketKey.generation === generations[i]; k++) await sleep(50);
-    t.ok((await statsOf(cluster)).ticketKey.generation > generations[i], `cluster ${'AB'[i]} re-read the changed file`);
-  }
-  const renewed = await nodeRequest(b.ports[0], { ...TLS13, session: fromA.session });
-  t.equal(renewed.reused, true, 'a ticket under the former key still resumes (decrypt-only now)');
-  t.ok(renewed.session, 'and is renewed under the new key');
-
-  // Only the new key: tickets under the old one no longer resume anywhere; the renewed one resumes on both.
-  const generations2 = [(await statsOf(a)).ticketKey.generation, (await statsOf(b)).ticketKey.generation];
-  writeKeys([newKey]);
-  for (const [i, cluster] of [a, b].entries()) {
-    for (let k = 0; k < 200 && (await statsOf(cluster)).ticketKey.generation === generations2[i]; k++) await sleep(50);
-  }
-  for (const [name, cluster] of [['A', a], ['B', b]] as const) {
-    t.equal((await nodeRequest(cluster.ports[0], { ...TLS13, session: fromB.session })).reused, false, `${name}: the old key is gone`);
-    t.equal((await nodeRequest(cluster.ports[0], { ...TLS13, session: renewed.session })).reused, true, `${name}: the new key resumes`);
-  }
-});
-
 t.test('key files and key buffers in nginx\'s 48- and 80-byte layouts', async (t) => {
   const k48 = crypto.randomBytes(48);
   const k80 = crypto.randomBytes(80);
@@ -255,7 +172,7 @@ t.test('key files and key buffers in nginx\'s 48- and 80-byte layouts', async (t
   t.throws(() => recordFromNginxKey(Buffer.alloc(64), 'k'), { name: 'RangeError', message: /48 or 80 bytes/ });
 
   const dir = fs.mkdtempSync(path.join(cert.dir, 'opts-'));
-  const bad: Array<[unknown, RegExp | object]> = [
+  const bad: Array<[unknown, { name?: string; message?: RegExp; code?: string }]> = [
     [{ keys: [] }, { name: 'TypeError' }],
     [{ keys: [42] }, { name: 'TypeError', message: /tickets.keys\[0\]/ }],
     [{ keys: [Buffer.alloc(32)] }, { name: 'RangeError', message: /48 or 80 bytes/ }],
@@ -265,7 +182,7 @@ t.test('key files and key buffers in nginx\'s 48- and 80-byte layouts', async (t
   ];
   for (const [tickets, expected] of bad) {
     const server = tls.createServer({ key: cert.key, cert: cert.cert });
-    t.throws(() => attachSharedCache(server, { tickets } as never), expected, JSON.stringify(tickets, (_k, v) => (v?.type === 'Buffer' ? 'Buffer' : v)));
+    t.throws(() => attachSharedCache(server, { tickets } as never), expected as never, JSON.stringify(tickets, (_k, v) => (v?.type === 'Buffer' ? 'Buffer' : v)));
   }
 
   // Buffers in a single process: the ring holds them, the first encrypts.
@@ -389,4 +306,26 @@ t.test('the callback never aborts or throws: fuzzed from JS while another proces
     session = r.session;
   }
   t.equal(completed, 20, 'every handshake completed while the ring changed under it');
+});
+
+t.test('rotateTicketKey() re-reads the key files at once', async (t) => {
+  const dir = fs.mkdtempSync(path.join(cert.dir, 'reread-'));
+  const file = path.join(dir, 'keys');
+  const first = crypto.randomBytes(80);
+  const second = crypto.randomBytes(48);
+  fs.writeFileSync(file, first, { mode: 0o600 }); // one raw 80-byte key, as nginx reads it
+  // A long sweep interval: the tick (at most 5 s) must not be what picks the change up.
+  const setup = setupSharedCache({ items: 16, sweepInterval: 3600, tickets: { keys: file } });
+  t.teardown(() => setup.close());
+  const currentName = () => setup.cache.ticketRing()!.ring.subarray(64, 80);
+  t.same(currentName(), first.subarray(0, 16), 'the file key is current');
+  const before = setup.stats().ticketKey.generation;
+  fs.writeFileSync(file, `${second.toString('base64')}\n${first.toString('base64')}\n`);
+  const generation = setup.rotateTicketKey();
+  t.equal(generation, before + 1, 'published as a new generation');
+  t.same(currentName(), second.subarray(0, 16), 'the new first key encrypts');
+  t.same(setup.cache.ticketRing()!.ring.subarray(128, 144), first.subarray(0, 16), 'the old one decrypts');
+  fs.writeFileSync(file, 'not a key\n');
+  t.throws(() => setup.rotateTicketKey(), RangeError, 'a broken file throws from rotateTicketKey()');
+  t.same(currentName(), second.subarray(0, 16), 'and the keys in use stay');
 });
