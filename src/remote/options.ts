@@ -9,11 +9,13 @@ import type { RemoteOptions } from '../tls/remote-hook';
 
 export type { RemoteOptions };
 
-export const REMOTE_OPTIONS = ['url', 'secret', 'client', 'prefix', 'ringPrefix', 'maxLength', 'publishInterval', 'pollInterval', 'hostId'] as const;
+export const REMOTE_OPTIONS = ['url', 'secret', 'client', 'sentinel', 'prefix', 'ringPrefix', 'maxLength', 'publishInterval', 'pollInterval', 'hostId'] as const;
 
 /** The validated, defaulted form of {@link RemoteOptions}. */
 export interface ResolvedRemoteOptions {
-  url: string;
+  /** Undefined with `sentinel`. */
+  url: string | undefined;
+  sentinel: Record<string, unknown> | undefined;
   secrets: Buffer[];
   client: Record<string, unknown>;
   prefix: string;
@@ -30,8 +32,20 @@ export const MIN_SECRET_BYTES = 16;
 export function resolveRemoteOptions(value: unknown, where: string): ResolvedRemoteOptions {
   const o = checkOptions<RemoteOptions>(value, `${where}: remote`, REMOTE_OPTIONS);
   if (value === undefined) throw typeError(`${where}: remote must be an object with url and secret`);
-  const url = checkString(o.url, `${where}: remote.url`);
-  if (!/^rediss?:\/\//.test(url)) throw typeError(`${where}: remote.url must start with redis:// or rediss://, got '${url.replace(/\/\/[^@]*@/, '//…@')}'`);
+  const sentinel = o.sentinel;
+  if (sentinel !== undefined) {
+    if (typeof sentinel !== 'object' || sentinel === null || Array.isArray(sentinel)) {
+      throw typeError(`${where}: remote.sentinel must be an object of node-redis createSentinel options ({ name, sentinelRootNodes })`);
+    }
+    if (typeof sentinel.name !== 'string' || !Array.isArray(sentinel.sentinelRootNodes) || sentinel.sentinelRootNodes.length === 0) {
+      throw typeError(`${where}: remote.sentinel needs name (the master's name) and sentinelRootNodes ([{ host, port }, …])`);
+    }
+  }
+  let url: string | undefined;
+  if (o.url !== undefined || sentinel === undefined) {
+    url = checkString(o.url, `${where}: remote.url`);
+    if (!/^rediss?:\/\//.test(url)) throw typeError(`${where}: remote.url must start with redis:// or rediss://, got '${url.replace(/\/\/[^@]*@/, '//…@')}'`);
+  }
   const list = Array.isArray(o.secret) ? (o.secret as unknown[]) : [o.secret];
   if (list.length === 0) throw rangeError(`${where}: remote.secret must not be an empty list`);
   const secrets = list.map((s, i) => {
@@ -48,6 +62,7 @@ export function resolveRemoteOptions(value: unknown, where: string): ResolvedRem
   const prefix = o.prefix === undefined ? 'tls-shm-cache' : checkString(o.prefix, `${where}: remote.prefix`);
   return {
     url,
+    sentinel,
     secrets,
     client,
     prefix,

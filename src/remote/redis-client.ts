@@ -25,8 +25,19 @@ export interface RedisConnection {
   withTypeMapping?(mapping: Record<number, unknown>): RedisConnection;
 }
 
+/** A node-redis Sentinel client: the same, except that sendCommand takes an isReadonly flag first. */
+interface SentinelClient {
+  readonly isReady: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(isReadonly: boolean, args: (string | Buffer)[]): Promise<unknown>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  destroy(): Promise<void>;
+  withTypeMapping?(mapping: Record<number, unknown>): SentinelClient;
+}
+
 interface RedisModule {
   createClient(options: Record<string, unknown>): RedisConnection;
+  createSentinel?(options: Record<string, unknown>): SentinelClient;
   RESP_TYPES?: Record<string, number>;
 }
 
@@ -54,10 +65,42 @@ export function backoffMs(retries: number): number {
   return Math.round(ceiling * (0.5 + Math.random() / 2));
 }
 
-/** Creates (does not connect) the writing connection; the reader is its duplicate. Replies carry Buffers. */
-export function createConnection(module: RedisModule, url: string, extra: Record<string, unknown>): RedisConnection {
+/**
+ * Creates (does not connect) one connection. Replies carry Buffers. With
+ * `sentinel` (node-redis createSentinel options: `name`, `sentinelRootNodes`,
+ * …) the master is found through Sentinel and followed across failovers;
+ * `extra` then becomes the options of the connections to the Redis nodes.
+ */
+export function createConnection(
+  module: RedisModule,
+  url: string | undefined,
+  extra: Record<string, unknown>,
+  sentinel?: Record<string, unknown>,
+): RedisConnection {
   const socket = { ...((extra.socket as Record<string, unknown> | undefined) ?? {}), reconnectStrategy: backoffMs };
-  const client = module.createClient({ ...extra, url, socket, disableOfflineQueue: true });
+  if (sentinel) {
+    if (typeof module.createSentinel !== 'function') {
+      throw new TlsShmCacheError('ERR_TLS_SHM_REMOTE_CLIENT', "remote.sentinel needs node-redis v5 or later (createSentinel): npm install redis@latest");
+    }
+    const nodeClientOptions = { ...((sentinel.nodeClientOptions as Record<string, unknown> | undefined) ?? {}), ...extra, socket, disableOfflineQueue: true };
+    let s = module.createSentinel({ ...sentinel, nodeClientOptions });
+    const blob = module.RESP_TYPES?.BLOB_STRING;
+    if (blob !== undefined && typeof s.withTypeMapping === 'function') s = s.withTypeMapping({ [blob]: Buffer });
+    const client = s;
+    const adapted: RedisConnection = {
+      get isReady() {
+        return client.isReady;
+      },
+      connect: () => client.connect(),
+      // Every command here writes or blocks: send them to the master.
+      sendCommand: (args) => client.sendCommand(false, args),
+      duplicate: () => createConnection(module, url, extra, sentinel),
+      on: (event, listener) => client.on(event, listener),
+      destroy: () => void client.destroy().catch(() => undefined),
+    };
+    return adapted;
+  }
+  const client = module.createClient({ ...extra, ...(url === undefined ? {} : { url }), socket, disableOfflineQueue: true });
   const blob = module.RESP_TYPES?.BLOB_STRING;
   // Session payloads are binary: ask for Buffers (node-redis v5+; v4 returns strings unless told per command).
   return blob !== undefined && typeof client.withTypeMapping === 'function' ? client.withTypeMapping({ [blob]: Buffer }) : client;

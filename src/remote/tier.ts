@@ -158,7 +158,7 @@ export class RemoteTier implements RemoteTierHandle {
 
   #connect(): void {
     const make = (role: string) => {
-      const c = createConnection(this.#redis, this.#o.url, this.#o.client);
+      const c = createConnection(this.#redis, this.#o.url, this.#o.client, this.#o.sentinel);
       c.on('error', (error) => this.#onError(role, error as Error));
       c.on('ready', () => {
         this.#checkReset = true;
@@ -184,7 +184,7 @@ export class RemoteTier implements RemoteTierHandle {
     if (this.#warned || this.#closed) return;
     this.#warned = true;
     process.emitWarning(
-      `tls-shm-cache: Redis at ${redact(this.#o.url)} unreachable (${role}: ${error.message}); serving from the local cache and reconnecting`,
+      `tls-shm-cache: Redis at ${this.#o.url ? redact(this.#o.url) : `sentinel master '${String(this.#o.sentinel?.name)}'`} unreachable (${role}: ${error.message}); serving from the local cache and reconnecting`,
       'TlsShmCacheWarning',
     );
   }

@@ -9,8 +9,8 @@ import type { RemoteSection } from '../stats/document';
 
 /** The cross-host tier: sessions and ticket keys shared through Redis 6+ / Valkey. */
 export interface RemoteOptions {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). */
-  url: string;
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). Required unless `sentinel` is given. */
+  url?: string;
   /**
    * The fleet's secret (at least 16 bytes; a string is taken as UTF-8), or a
    * list of them: the first seals, every one opens, so a secret is rotated by
@@ -25,6 +25,13 @@ export interface RemoteOptions {
    * (jittered backoff) and turns off node-redis's offline queue.
    */
   client?: Record<string, unknown>;
+  /**
+   * Find the master through Redis Sentinel and follow it across failovers:
+   * node-redis `createSentinel` options, e.g. `{ name: 'mymaster',
+   * sentinelRootNodes: [{ host, port }] }`. `client` then applies to the
+   * connections to the Redis nodes (password, TLS).
+   */
+  sentinel?: Record<string, unknown>;
   /** Prefix of every Redis key this library uses (default `'tls-shm-cache'`): one fleet per prefix. */
   prefix?: string;
   /**

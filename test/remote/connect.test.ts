@@ -36,6 +36,8 @@ t.test('setupSharedCache refuses bad remote options, naming them', async (t) => 
     [{ url: 'redis://127.0.0.1:6379', secret: SECRET, maxLength: 10 }, /remote.maxLength must be an integer from 100/, 'ERR_OUT_OF_RANGE'],
     [{ url: 'redis://127.0.0.1:6379', secret: SECRET, publishInterval: 0 }, /remote.publishInterval must be from 0.005/, 'ERR_OUT_OF_RANGE'],
     [{ url: 'redis://127.0.0.1:6379', secret: SECRET, client: 'x' }, /remote.client must be an object/, 'ERR_INVALID_ARG_TYPE'],
+    [{ secret: SECRET }, /remote.url must be a non-empty string/, 'ERR_INVALID_ARG_TYPE'],
+    [{ secret: SECRET, sentinel: { name: 'm' } }, /remote.sentinel needs name .* and sentinelRootNodes/, 'ERR_INVALID_ARG_TYPE'],
     ['redis://127.0.0.1:6379', /remote: options must be an object/, 'ERR_INVALID_ARG_TYPE'],
   ];
   for (const [remote, message, code] of bad) {
@@ -129,6 +131,22 @@ t.test('TLS to Redis: rediss:// with a test CA', async (t) => {
     url: redis.url.replace('127.0.0.1', 'localhost'),
     secret: SECRET,
     client: { socket: { ca: fs.readFileSync(redis.tlsFiles!.ca) } },
+    publishInterval: 0.02,
+    pollInterval: 0.2,
+  });
+});
+
+t.test('Redis Sentinel: the master is found through a sentinel (no url)', async (t) => {
+  const redis = await startRedis(t);
+  const port = await freePort();
+  const conf = path.join(redis.dir, 'sentinel.conf');
+  fs.writeFileSync(conf, `port ${port}\nbind 127.0.0.1\nsentinel monitor tlscache 127.0.0.1 ${redis.port} 1\n`);
+  const sentinel = (await import('node:child_process')).spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  t.teardown(() => void sentinel.kill('SIGKILL'));
+  await poll(async () => spawnSync('redis-cli', ['-p', String(port), 'SENTINEL', 'get-master-addr-by-name', 'tlscache'], { encoding: 'utf8' }).stdout.includes(String(redis.port)));
+  await checkPublishes(t, redis, {
+    sentinel: { name: 'tlscache', sentinelRootNodes: [{ host: '127.0.0.1', port }] },
+    secret: SECRET,
     publishInterval: 0.02,
     pollInterval: 0.2,
   });
