@@ -6,10 +6,11 @@
  * 'ring') and holds up to three ticket keys (64-byte records: name, HMAC, AES):
  * - current: seals new tickets on every host;
  * - previous: still opens tickets sealed before the last rotation;
- * - next: published `leadMs` before it becomes current, decrypt-only, so that
- *   every host holds it before any host seals a ticket with it (a host that
- *   polls every `pollIntervalMs` has it within that time; the lead is three
- *   poll intervals).
+ * - next: published at least `leadMs` (three poll intervals) before it
+ *   becomes current, decrypt-only, and promoted only once every live host has
+ *   acknowledged holding it (`<prefix>:ring:hosts`, a hash of host -> which
+ *   next it holds and when it said so), so that no host seals a ticket with a
+ *   key another host cannot open yet.
  *
  * One host at a time changes it: it takes `<prefix>:ring:lock` with SET NX PX
  * and a fencing token from INCR `<prefix>:ring:fence`; the write itself is a
@@ -144,6 +145,8 @@ export interface RingState {
   rotations: number;
   /** Documents that could not be opened (wrong secret, forged). */
   refused: number;
+  /** Promotions of next put off because a live host had not acknowledged it yet. */
+  promotionsDeferred: number;
 }
 
 export class DistributedKeyRing {
@@ -151,7 +154,7 @@ export class DistributedKeyRing {
   readonly #keys: SealKey[];
   readonly #o: DistributedRingOptions;
   readonly #aad: Buffer;
-  readonly state: RingState = { source: 'local', generation: 0, reseeded: 0, rotations: 0, refused: 0 };
+  readonly state: RingState = { source: 'local', generation: 0, reseeded: 0, rotations: 0, refused: 0, promotionsDeferred: 0 };
 
   constructor(local: LocalKeyRing, keys: SealKey[], options: DistributedRingOptions) {
     this.#local = local;
@@ -188,13 +191,50 @@ export class DistributedKeyRing {
       this.state.refused++;
       return;
     }
-    this.#installDoc(doc);
+    if (!this.#installDoc(doc)) return;
+    // Say which "next" this host now holds (or none), with the time: the
+    // rotator promotes a next only once every live host has acknowledged it.
+    const held = doc.next === null ? 'none' : fingerprint(doc.next);
+    await redis.sendCommand(['HSET', this.#key(':hosts'), this.#o.hostId, `${held}:${now}`]);
     if (this.#o.rotateMs === null) return;
     if (doc.next === null && now - doc.rotatedAtMs >= this.#o.rotateMs - this.leadMs) {
       await this.#write(redis, { ...doc, next: this.#fresh(), nextSinceMs: now });
     } else if (doc.next !== null && doc.nextSinceMs !== null && now - doc.nextSinceMs >= this.leadMs && now - doc.rotatedAtMs >= this.#o.rotateMs) {
+      if (!(await this.#everyHostHolds(redis, fingerprint(doc.next), now))) return;
       if (await this.#write(redis, this.#promoted(doc, now))) this.state.rotations++;
     }
+  }
+
+  /**
+   * True when every host heard from within the last 3 poll intervals has
+   * acknowledged holding this next key. Hosts silent for longer (gone, or cut
+   * off from Redis) do not hold the fleet back; they catch up when they
+   * return, and until then refuse tickets of the new key (a full handshake,
+   * never an error). Entries silent for 20 poll intervals are removed.
+   */
+  async #everyHostHolds(redis: RedisConnection, next: string, now: number): Promise<boolean> {
+    const reply = await redis.sendCommand(['HGETALL', this.#key(':hosts')]);
+    const pairs: [string, string][] = [];
+    if (Array.isArray(reply)) {
+      for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([String(reply[i]), String(reply[i + 1])]);
+    } else if (reply instanceof Map) {
+      for (const [k, v] of reply) pairs.push([String(k), String(v)]);
+    } else if (reply && typeof reply === 'object') {
+      for (const [k, v] of Object.entries(reply)) pairs.push([k, String(v)]);
+    }
+    let all = true;
+    for (const [host, value] of pairs) {
+      const at = value.lastIndexOf(':');
+      const held = value.slice(0, at);
+      const age = now - Number(value.slice(at + 1));
+      if (age > 20 * this.#o.pollIntervalMs) {
+        await redis.sendCommand(['HDEL', this.#key(':hosts'), host]);
+      } else if (age <= 3 * this.#o.pollIntervalMs && held !== next) {
+        all = false;
+      }
+    }
+    if (!all) this.state.promotionsDeferred++;
+    return all;
   }
 
   /** Rotates now (rotateTicketKey()): publishes a next key, and promotes it once its lead time has passed. */
@@ -221,7 +261,8 @@ export class DistributedKeyRing {
     return { ...doc, generation: doc.generation + 1, rotatedAtMs: now, nextSinceMs: null, previous: doc.current, current: doc.next!, next: null };
   }
 
-  #installDoc(doc: RingDocument): void {
+  /** Installs the document's keys locally; false when they are not of the local ring's size. */
+  #installDoc(doc: RingDocument): boolean {
     const snapshot: RingSnapshot = {
       generation: doc.generation,
       current: Buffer.from(doc.current, 'base64'),
@@ -231,11 +272,12 @@ export class DistributedKeyRing {
     try {
       if (snapshot.current.length !== this.#local.keyBytes) {
         this.state.refused++;
-        return;
+        return false;
       }
       this.#local.install(snapshot);
       this.state.source = 'redis';
       this.state.generation = doc.generation;
+      return true;
     } finally {
       snapshot.current.fill(0);
       snapshot.previous?.fill(0);
@@ -303,3 +345,8 @@ export class DistributedKeyRing {
 }
 
 
+
+/** A short one-way name of a key, for acknowledgements (not the key: a hash of it). */
+function fingerprint(keyBase64: string): string {
+  return crypto.createHash('sha256').update('tls-shm-cache ring ack\0').update(keyBase64).digest('hex').slice(0, 16);
+}

@@ -134,6 +134,7 @@ export class RemoteTier implements RemoteTierHandle {
         kind: this.#ring ? this.#ring.kind : 'none',
         reseeded: this.#ring ? this.#ring.state.reseeded : 0,
         rotations: this.#ring ? this.#ring.state.rotations : 0,
+        promotionsDeferred: this.#ring ? this.#ring.state.promotionsDeferred : 0,
       },
     };
   }

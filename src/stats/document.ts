@@ -44,8 +44,8 @@ export interface RemoteSection {
   missed: number;
   /** Times the connection to Redis was lost or could not be made. */
   disconnects: number;
-  /** The ticket-key ring: where this host's keys come from (`redis`, `local` before Redis answered, `none` with tickets off), its generation in Redis, the local kind (`single-key`: the segment's one key), times it was re-seeded into an empty Redis. */
-  ring: { source: 'redis' | 'local' | 'none'; generation: number; kind: string; reseeded: number; rotations: number };
+  /** The ticket-key ring: where this host's keys come from (`redis`, `local` before Redis answered, `none` with tickets off), its generation in Redis, the local kind (`single-key`: the segment's one key), times it was re-seeded into an empty Redis, rotations this host made, promotions of a next key it put off because a live host had not acknowledged it yet. */
+  ring: { source: 'redis' | 'local' | 'none'; generation: number; kind: string; reseeded: number; rotations: number; promotionsDeferred: number };
 }
 
 /** What `GET /stats` returns. Counters count since the segment was created. */
