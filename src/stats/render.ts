@@ -244,6 +244,16 @@ export function formatLive(cur: StatsDocument, prev: StatsDocument | undefined, 
   ]);
 
   const lines = [title, status, '', ...counters, '', ...byVersion, ''];
+  const r = cur.remote;
+  if (r) {
+    const dropped = Object.values(r.dropped).reduce((a, b) => a + b, 0);
+    lines.push(
+      `remote ${r.connected ? 'connected' : 'NOT connected'}   lag p50 ${r.lagMs ? `${r.lagMs.p50} ms` : '-'} p99 ${r.lagMs ? `${r.lagMs.p99} ms` : '-'}   ` +
+        `published ${perSecond((d) => d.remote?.published ?? 0)}/s   applied ${perSecond((d) => d.remote?.applied ?? 0)}/s   ` +
+        `dropped ${formatCount(dropped)}   missed ${formatCount(r.missed)}   ring ${r.ring.source} gen ${r.ring.generation}`,
+      '',
+    );
+  }
   if (options.error) lines.push(`! ${options.error} (showing the last figures; retrying)`);
   else lines.push('q or Ctrl-C quits');
   return lines.join('\n') + '\n';
