@@ -26,6 +26,7 @@ Table::Table(const Segment& segment, uint64_t* counters) {
   bucket_count_ = l.bucket_count;
   meta_stride_ = l.meta_stride;
   block_stride_ = l.block_stride;
+  outbox_ = Outbox(segment.base() + l.total_bytes - kOutboxBytes);
 }
 
 uint64_t Table::Hash(const uint8_t* key, size_t key_length) const {
@@ -322,6 +323,7 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
   if (!replacing) StoreRelaxed(m->next, LoadRelaxed(*Bucket(hash)));
   StoreRelease(m->seq, seq + 1);
   if (!replacing) StoreRelease(*Bucket(hash), link);
+  outbox_.Append(i, seq + 1);  // the even sequence number this write published
   Unlock();
   Count(kSets);
   if (replacing) Count(kReplaced);
