@@ -16,6 +16,8 @@ function rendererFor(result) {
       return require('../micro/render');
     case 'tls':
       return require('../tls/render');
+    case 'native':
+      return require('../native/render');
     default:
       throw new Error(`unknown benchmark kind '${result.benchmark}'`);
   }
