@@ -5,75 +5,10 @@
  * client kind and balancer was really exercised and that the results were
  * recorded (json with the expected fields, a markdown table, an SVG chart).
  */
-import t, { Test } from 'tap';
-import { ChildProcess, spawn } from 'node:child_process';
+import t from 'tap';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-
-const ROOT = path.join(__dirname, '..', '..');
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a benchmark script with plain node (they are CommonJS over dist/), bounded in time, killed in teardown. */
-function runScript(t: Test, script: string, args: string[], limitMs: number): Promise<Run> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, script), ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, so that teardown can stop the clusters and clients it starts.
-    detached: true,
-  });
-  const killAll = () => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  };
-  t.teardown(killAll);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => {
-    const timer = setTimeout(killAll, limitMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-function tempResults(t: Test): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-shm-bench-test-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** The three files of a result, checked for shape: json parses, md has a table, svg is an SVG document. */
-function checkResultFiles(t: Test, dir: string, name: string): any {
-  for (const ext of ['json', 'md', 'svg']) t.ok(fs.existsSync(path.join(dir, `${name}.${ext}`)), `${name}.${ext} written`);
-  const result = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8'));
-  t.type(result.machine.cpuModel, 'string', 'machine: cpu model');
-  t.ok(result.machine.cores >= 1, 'machine: cores');
-  t.match(result.machine.node, /^v\d+/, 'machine: node version');
-  t.match(result.machine.nodeOpenssl, /^\d+\.\d+/, 'machine: OpenSSL version');
-  t.type(result.parameters, 'object', 'parameters recorded');
-  const svg = fs.readFileSync(path.join(dir, `${name}.svg`), 'utf8');
-  t.ok(svg.startsWith('<svg'), 'the chart is an SVG document');
-  t.match(svg, /<\/svg>\s*$/, 'the SVG is complete');
-  t.match(svg, /<path|<rect/, 'the chart has marks');
-  const md = fs.readFileSync(path.join(dir, `${name}.md`), 'utf8');
-  t.match(md, /^\| store \|/m, 'the markdown has a table');
-  t.match(md, /^\| ---/m, 'the table has its separator row');
-  t.match(md, /## Targets/, 'the markdown lists the targets');
-  return result;
-}
+import { ROOT, runScript, tempResults, checkResultFiles } from './fixtures/bench-run';
 
 t.test('bench:micro measures every store with 1 and 2 workers and records the results', async (t) => {
   const dir = tempResults(t);
@@ -145,70 +80,6 @@ t.test('bench:tls runs the whole matrix against a real cluster and records the r
   t.equal(cell('none', 'tls12-id', 'rr', 1).resumption, 0, 'no store, TLS 1.2 without tickets: nothing resumes');
   t.ok(cell('ipc', 'tls12-id', 'rr', 1).resumption > 0.9, 'IPC store, TLS 1.2 without tickets: sessions resume');
   t.ok(cell('shm', 'tls12-id', 'rr', 1).resumption > 0.9, 'shm store, TLS 1.2 without tickets: sessions resume');
-});
-
-t.test('bench:tls --workers 1,2 sweeps the cluster size and keeps worker and primary CPU apart', async (t) => {
-  const dir = tempResults(t);
-  const run = await runScript(
-    t,
-    'bench/tls/run.js',
-    ['--workers', '1,2', '--stores', 'ipc,shm', '--clients', 'tls12-id', '--balancers', 'rr', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--waitIdle', '0', '--results', dir],
-    120_000,
-  );
-  t.equal(run.code, 0, `bench:tls exits 0 (stderr: ${run.stderr.slice(-500)})`);
-  const result = checkResultFiles(t, dir, 'tls');
-  t.same(result.parameters.workers, [1, 2]);
-  for (const store of ['ipc', 'shm']) {
-    for (const workers of [1, 2]) {
-      const c = result.cells.find((x: any) => x.store === store && x.workers === workers);
-      t.ok(c, `${store} with ${workers} worker(s) was measured`);
-      if (!c) continue;
-      t.ok(c.handshakes > 0, `${store} x${workers}: handshakes happened`);
-      t.equal(c.perWorkerHandshakes.length, workers, `${store} x${workers}: the cluster had ${workers} worker(s)`);
-      t.ok(c.workerCpuUsPerHandshake > 0 && c.primaryCpuUsPerHandshake >= 0, `${store} x${workers}: worker and primary CPU per handshake`);
-      // A TLS 1.2 client without tickets resumes by session ID: a lookup on every resumed handshake.
-      t.ok(c.lookupsPerHandshake > 0.9, `${store} x${workers}: about one session lookup per handshake (${c.lookupsPerHandshake})`);
-    }
-  }
-  t.match(fs.readFileSync(path.join(dir, 'tls.md'), 'utf8'), /## Workers sweep/, 'tls.md has the workers sweep');
-});
-
-t.test('bench:native builds the C++ benchmark, runs it and records the table with the JavaScript layers', async (t) => {
-  const dir = tempResults(t);
-  const run = await runScript(
-    t,
-    'bench/native/run.js',
-    ['--items', '200', '--ms', '30', '--rounds', '1', '--jsDuration', '0.03', '--waitIdle', '0', '--results', dir],
-    170_000,
-  );
-  t.equal(run.code, 0, `bench:native exits 0 (stderr: ${run.stderr.slice(-500)})`);
-  for (const ext of ['json', 'md', 'svg']) t.ok(fs.existsSync(path.join(dir, `native.${ext}`)), `native.${ext} written`);
-  const result = JSON.parse(fs.readFileSync(path.join(dir, 'native.json'), 'utf8'));
-  t.equal(result.benchmark, 'native');
-  t.equal(result.machine.cores >= 1, true, 'machine recorded');
-  const names = result.native.cases.map((c: any) => `${c.name}/${c.valueBytes}`);
-  for (const expected of ['get/160', 'set (replace)/160', 'get, 2 processes at once/160', 'get/1000', 'set (replace)/1000', 'set (new key, evicts)/160', 'write lock + unlock, uncontended/0', 'round trip, Unix domain socket/160', 'round trip, pipes/160']) {
-    t.ok(names.includes(expected), `native case ${expected} measured`);
-  }
-  for (const c of result.native.cases) {
-    t.ok(c.medianNs > 0 && c.p99Ns >= c.medianNs && c.ops > 0, `${c.name}, ${c.valueBytes} B: median, p99, ops`);
-    // Every get hits, every set stores, every round trip brought back its own answer.
-    t.equal(c.okRatio, 1, `${c.name}, ${c.valueBytes} B: every operation succeeded`);
-  }
-  t.equal(result.native.cases.find((c: any) => c.processes === 2 && c.op === 'get').processes, 2, 'two readers ran');
-  for (const layer of ['binding', 'SharedCache']) {
-    for (const op of ['get', 'set']) {
-      for (const valueBytes of [160, 1000]) {
-        const c = result.js.find((x: any) => x.layer === layer && x.op === op && x.valueBytes === valueBytes);
-        t.ok(c && c.medianNs > 0 && c.okRatio === 1, `JavaScript ${layer} ${op} ${valueBytes} B measured, every call succeeded`);
-      }
-    }
-  }
-  const md = fs.readFileSync(path.join(dir, 'native.md'), 'utf8');
-  t.match(md, /^\| operation \|/m, 'native.md has the C++ table');
-  t.match(md, /N-API call/, 'native.md splits the JavaScript cost');
-  t.ok(fs.readFileSync(path.join(dir, 'native.svg'), 'utf8').startsWith('<svg'), 'the chart is an SVG document');
-  t.match(run.stdout, /round trip, Unix domain socket/, 'the table is printed');
 });
 
 t.test('bench:report regenerates the markdown and the chart from the json', async (t) => {
