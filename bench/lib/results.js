@@ -18,6 +18,8 @@ function rendererFor(result) {
       return require('../tls/render');
     case 'native':
       return require('../native/render');
+    case 'model':
+      return require('../model/render');
     default:
       throw new Error(`unknown benchmark kind '${result.benchmark}'`);
   }
