@@ -10,12 +10,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runScript, tempResults, checkResultFiles } from './fixtures/bench-run';
 
+// Each run writes to its own directory; the scale model reads all three.
+const dirs = { tls: tempResults(t), native: tempResults(t), micro: tempResults(t), model: tempResults(t) };
+
 t.test('bench:tls --workers 1,2 sweeps the cluster size and keeps worker and primary CPU apart', async (t) => {
-  const dir = tempResults(t);
+  const dir = dirs.tls;
   const run = await runScript(
     t,
     'bench/tls/run.js',
-    ['--workers', '1,2', '--stores', 'ipc,shm', '--clients', 'tls12-id', '--balancers', 'rr', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--waitIdle', '0', '--results', dir],
+    ['--workers', '1,2', '--stores', 'none,ipc,shm', '--clients', 'tls12-id,tls13-ticket', '--balancers', 'rr', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--waitIdle', '0', '--results', dir],
     120_000,
   );
   t.equal(run.code, 0, `bench:tls exits 0 (stderr: ${run.stderr.slice(-500)})`);
@@ -23,7 +26,7 @@ t.test('bench:tls --workers 1,2 sweeps the cluster size and keeps worker and pri
   t.same(result.parameters.workers, [1, 2]);
   for (const store of ['ipc', 'shm']) {
     for (const workers of [1, 2]) {
-      const c = result.cells.find((x: any) => x.store === store && x.workers === workers);
+      const c = result.cells.find((x: any) => x.store === store && x.workers === workers && x.client === 'tls12-id');
       t.ok(c, `${store} with ${workers} worker(s) was measured`);
       if (!c) continue;
       t.ok(c.handshakes > 0, `${store} x${workers}: handshakes happened`);
@@ -37,7 +40,7 @@ t.test('bench:tls --workers 1,2 sweeps the cluster size and keeps worker and pri
 });
 
 t.test('bench:native builds the C++ benchmark, runs it and records the table with the JavaScript layers', async (t) => {
-  const dir = tempResults(t);
+  const dir = dirs.native;
   const run = await runScript(
     t,
     'bench/native/run.js',
@@ -72,4 +75,41 @@ t.test('bench:native builds the C++ benchmark, runs it and records the table wit
   t.match(md, /N-API call/, 'native.md splits the JavaScript cost');
   t.ok(fs.readFileSync(path.join(dir, 'native.svg'), 'utf8').startsWith('<svg'), 'the chart is an SVG document');
   t.match(run.stdout, /round trip, Unix domain socket/, 'the table is printed');
+});
+
+t.test('bench:model projects both stores from the recorded native, micro and tls results', async (t) => {
+  const micro = await runScript(
+    t,
+    'bench/micro/run.js',
+    ['--duration', '0.1', '--warmup', '0.05', '--rounds', '1', '--items', '100', '--workers', '1', '--drivers', 'ipc', '--pollMs', '0', '--waitIdle', '0', '--results', dirs.micro],
+    60_000,
+  );
+  t.equal(micro.code, 0, `bench:micro (ipc) exits 0 (stderr: ${micro.stderr.slice(-500)})`);
+  const run = await runScript(
+    t,
+    'bench/model/run.js',
+    ['--native', path.join(dirs.native, 'native.json'), '--micro', path.join(dirs.micro, 'micro.json'), '--tls', path.join(dirs.tls, 'tls.json'), '--results', dirs.model],
+    60_000,
+  );
+  t.equal(run.code, 0, `bench:model exits 0 (stderr: ${run.stderr.slice(-500)})`);
+  const result = JSON.parse(fs.readFileSync(path.join(dirs.model, 'model.json'), 'utf8'));
+  t.same(result.kinds.map((k: any) => k.kind), ['tls12-full', 'tls12-resumed', 'tls13-ticket'], 'all three handshake kinds are modelled');
+  for (const k of result.kinds) {
+    t.ok(k.workerCpuUs.shm > 0 && k.workerCpuUs.ipc > 0, `${k.kind}: worker CPU per handshake from the sweep`);
+    t.ok(k.ipcPrimaryUsPerHandshake > 0 && k.ipcBottleneckCores > 1, `${k.kind}: the IPC primary's share and its bottleneck`);
+  }
+  for (const n of [8, 16, 64]) {
+    for (const store of ['shm', 'ipc']) {
+      t.ok(result.projections.some((p: any) => p.cores === n && p.store === store && p.handshakesPerSec > 0), `${store} projected at ${n} cores`);
+    }
+  }
+  // The model's own arithmetic: the IPC store never beats the primary's cap, shm has no cap but its lock.
+  for (const p of result.projections.filter((x: any) => x.store === 'ipc')) {
+    const k = result.kinds.find((x: any) => x.kind === p.kind);
+    t.ok(p.handshakesPerSec <= k.ipcPrimaryCapPerSec * 1.0001, `ipc ${p.kind} at ${p.cores} cores stays under the primary's cap`);
+  }
+  t.ok(result.lock.holdNs > 0 && result.lock.utilisation > 0 && result.lock.utilisation < 1, 'the write lock utilisation at 64 cores is computed');
+  t.ok(result.measured.length > 0, 'the measured points are carried for the chart');
+  t.ok(fs.readFileSync(path.join(dirs.model, 'model.svg'), 'utf8').startsWith('<svg'), 'the chart is an SVG document');
+  t.match(fs.readFileSync(path.join(dirs.model, 'model.md'), 'utf8'), /## Projected handshakes\/s/, 'model.md has the projection table');
 });
