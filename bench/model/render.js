@@ -79,7 +79,7 @@ function chart(result) {
   }
   const x = { field: 'cores', type: 'quantitative', scale: { type: 'log', domain: [0.2, 64] }, title: 'cores serving handshakes' };
   const y = { field: 'handshakesPerSec', type: 'quantitative', scale: { type: 'log' }, title: 'handshakes/s' };
-  const color = { field: 'store', type: 'nominal', title: null, sort: Object.values(STORE_LABELS) };
+  const color = { field: 'store', type: 'nominal', title: null, sort: Object.values(STORE_LABELS), legend: { labelLimit: 400 } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: 'Projected handshakes/s by cores (lines) beside the measured points', subtitle: `inputs measured on ${result.machine.cpuModel}, ${result.machine.cores} cores` },
@@ -93,7 +93,7 @@ function chart(result) {
         {
           transform: [{ filter: "datum.what !== 'projection'" }],
           mark: { type: 'point', filled: true, size: 50 },
-          encoding: { x, y, color, shape: { field: 'what', type: 'nominal', title: null }, tooltip: [{ field: 'store' }, { field: 'what' }, { field: 'cores' }, { field: 'handshakesPerSec' }] },
+          encoding: { x, y, color, shape: { field: 'what', type: 'nominal', title: null, legend: { labelLimit: 400 } }, tooltip: [{ field: 'store' }, { field: 'what' }, { field: 'cores' }, { field: 'handshakesPerSec' }] },
         },
       ],
     },

@@ -1,11 +1,12 @@
 'use strict';
-// npm run bench:model [-- --native bench/results/native.json --micro bench/results/micro.json
+// npm run bench:model [-- --native bench/results/native.json --micro bench/results/micro-ipc.json
 //                        --tls bench/results/tls-workers.json --cores 8,16,64 --results DIR]
 //
 // The scale model: where each design stops scaling, from figures measured
 // here. It runs nothing; it reads three recorded results:
 //   native.json       (npm run bench:native)  the shm write lock's hold time per new session
-//   micro.json        (npm run bench:micro)   the IPC store's primary CPU per get / set
+//   micro-ipc.json    (npm run bench:micro -- --drivers shm,ipc --name micro-ipc)
+//                                             the IPC store's primary CPU per get / set
 //   tls-workers.json  (npm run bench:tls -- --workers 1,2,3 ... --name tls-workers)
 //                     worker CPU per handshake of each kind and store, session
 //                     lookups and stores per handshake, and the measured points
@@ -20,7 +21,8 @@ const { buildModel } = require('./model');
 
 const DEFAULTS = {
   native: path.join(DEFAULT_DIR, 'native.json'),
-  micro: path.join(DEFAULT_DIR, 'micro.json'),
+  /** A bench:micro run of the IPC store (and shm beside it): npm run bench:micro -- --drivers shm,ipc --name micro-ipc */
+  micro: path.join(DEFAULT_DIR, 'micro-ipc.json'),
   tls: path.join(DEFAULT_DIR, 'tls-workers.json'),
   /** Core counts to project to. */
   cores: '8,16,64',

@@ -107,7 +107,7 @@ function chart(result) {
         mark: 'bar',
         encoding: {
           y: { field: 'what', type: 'nominal', title: null, sort: null, axis: { labelLimit: 400 } },
-          x: { field: 'medianNs', type: 'quantitative', scale: { type: 'log' }, title: 'ns per operation' },
+          x: { field: 'medianNs', type: 'quantitative', scale: { type: 'log' }, stack: null, title: 'ns per operation' },
           color: { field: 'layer', type: 'nominal', title: null },
           tooltip: [{ field: 'what' }, { field: 'medianNs' }, { field: 'p99Ns' }],
         },

@@ -187,6 +187,8 @@ function chart(result) {
     },
     data: { values },
     vconcat: [panel('handshakesPerSec', 'handshakes/s'), panel('resumedPct', 'resumed, %'), ...sweepPanel(result)],
+    // The sweep's colours are stores, the bars' are concurrency: two legends.
+    ...(workerCounts(result).length > 1 ? { resolve: { scale: { color: 'independent' }, legend: { color: 'independent' } } } : {}),
   };
 }
 
@@ -211,7 +213,7 @@ function sweepPanel(result) {
         encoding: {
           x: { field: 'workers', type: 'quantitative', title: 'worker processes', axis: { tickMinStep: 1 } },
           y: { field: 'handshakesPerSec', type: 'quantitative', title: 'handshakes/s' },
-          color: { field: 'store', type: 'nominal', title: 'store' },
+          color: { field: 'store', type: 'nominal', title: 'store', legend: { labelLimit: 400 } },
         },
       },
     },
