@@ -21,7 +21,7 @@ function markdown(result, { svgFile } = {}) {
   md += `(p = lookups × primary CPU per get + stores × primary CPU per set). With N cores serving handshakes: `;
   md += `shm X(N) = N / c; IPC X(N) = min(N / (c + p), 1 / p), so the IPC primary becomes the bottleneck at N* = (c + p) / p cores.\n\n`;
   md += `## Inputs\n\n`;
-  md += table(['input', 'value', 'source'], result.inputs.map((i) => [i.name, `${i.unit === '/s' ? rate(i.value) : num(i.value, i.value < 10 ? 2 : 0)} ${i.unit}`, i.source]));
+  md += table(['input', 'value', 'source'], result.inputs.map((i) => [i.name, i.shown ?? `${i.unit === '/s' ? rate(i.value) : num(i.value, i.value < 10 ? 2 : 1)} ${i.unit}`, i.source]));
   md += `\n## Per handshake kind\n\n`;
   md += table(
     ['handshake', 'worker CPU µs, shm', 'worker CPU µs, IPC', 'handshakes/s per core, shm', 'lookups / stores per handshake', 'IPC primary µs per handshake', 'IPC primary cap, handshakes/s', 'IPC bottleneck at N* cores'],
