@@ -150,7 +150,7 @@ function buildModel({ native, micro, tls, cores }) {
 
   const projections = [];
   const curves = [];
-  const curveCores = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
+  const curveCores = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128];
   for (const k of kinds) {
     for (const store of ['shm', 'ipc']) {
       const pUs = store === 'ipc' ? k.ipcPrimaryUsPerHandshake : 0;

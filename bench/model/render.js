@@ -77,7 +77,7 @@ function chart(result) {
   for (const m of result.measured) {
     values.push({ kind: kindLabel(m.kind), store: STORE_LABELS[m.store], cores: m.serverCpuCores, handshakesPerSec: m.handshakesPerSec, what: `measured (${m.workers} worker${m.workers === 1 ? '' : 's'})` });
   }
-  const x = { field: 'cores', type: 'quantitative', scale: { type: 'log', domain: [0.2, 64] }, title: 'cores serving handshakes' };
+  const x = { field: 'cores', type: 'quantitative', scale: { type: 'log', domain: [0.2, 128] }, title: 'cores serving handshakes' };
   const y = { field: 'handshakesPerSec', type: 'quantitative', scale: { type: 'log' }, title: 'handshakes/s' };
   const color = { field: 'store', type: 'nominal', title: null, sort: Object.values(STORE_LABELS), legend: { labelLimit: 400 } };
   return {
