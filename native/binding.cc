@@ -103,7 +103,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
 
   ~NativeCache() override {
     Shutdown();
-    if (get_into_target_) *get_into_target_ = nullptr;
+    if (bound_target_) *bound_target_ = nullptr;
   }
 
   void Shutdown() {
@@ -155,14 +155,14 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   using Target = std::shared_ptr<NativeCache*>;
 
   void InstallBoundMethods(Napi::Env env, Napi::Object self) {
-    get_into_target_ = std::make_shared<NativeCache*>(this);
+    bound_target_ = std::make_shared<NativeCache*>(this);
     InstallBound(env, self, "getInto", GetIntoRaw);
     InstallBound(env, self, "set", SetRaw);
   }
 
   // One plain function on `self`, bound to this object through the shared cell.
   void InstallBound(Napi::Env env, Napi::Object self, const char* name, napi_callback callback) {
-    Target* held = new Target(get_into_target_);
+    Target* held = new Target(bound_target_);
     napi_value fn;
     if (napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, held, &fn) != napi_ok ||
         napi_add_finalizer(env, fn, held, [](napi_env, void* data, void*) { delete static_cast<Target*>(data); },
@@ -214,7 +214,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   // is stored on every full handshake.
   static napi_value SetRaw(napi_env env, napi_callback_info info) {
     size_t argc = 3;
-    napi_value argv[3];
+    napi_value argv[3];  // Node-API fills missing arguments with undefined
     void* data = nullptr;
     if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
     NativeCache* self = **static_cast<Target*>(data);
@@ -224,7 +224,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     }
     const uint8_t *key, *value;
     size_t key_length, value_length;
-    if (argc < 3 || !BytesOf(Napi::Value(env, argv[0]), &key, &key_length)) {
+    if (!BytesOf(Napi::Value(env, argv[0]), &key, &key_length)) {
       ThrowType(Napi::Env(env), "key must be a Buffer");
       return nullptr;
     }
@@ -359,7 +359,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   std::unique_ptr<Cache> cache_;
   std::vector<uint8_t> scratch_;  // only its size is used: blocksize
   Napi::ObjectReference slab_ref_;
-  Target get_into_target_;
+  Target bound_target_;
   uint8_t* slab_ = nullptr;
   size_t slab_length_ = 0;
   AddonData* data_ = nullptr;
