@@ -15,6 +15,8 @@
  * that would resume about 1/N of the sessions.
  */
 import cluster from 'node:cluster';
+import http from 'node:http';
+import net from 'node:net';
 import tls from 'node:tls';
 import { readClusterEnv } from './cluster-env';
 import { TLS13_SESSIONS_SKIPPED } from '../core/counters';
@@ -22,8 +24,11 @@ import { TlsShmCacheError } from '../core/errors';
 import { HandshakeCounter } from './handshake-counter';
 import { Maintenance } from './maintenance';
 import { readSession, TLS1_3_VERSION } from './session-der';
+import { isInProcessHandle } from '../core/in-process';
+import { warnOnce } from '../core/warnings';
 import {
   applySessionIdContext,
+  certificateDigest,
   nodeDefaultSessionIdContext,
   sharedSessionIdContext,
   usesNodeDefault,
@@ -37,6 +42,7 @@ import {
   ResolvedCacheOptions,
   resolveCacheOptions,
 } from './options';
+import { createCacheAdapting } from './own-cache';
 import { acquireSegment, AttachedSegment, peekSegment, releaseSegment } from './attached-segments';
 import { checkOptions, rangeError, typeError, valueError } from '../core/validate';
 
@@ -110,10 +116,7 @@ let privateSegments = 0;
  */
 export function attachSharedCache(server: tls.Server, options?: AttachOptions): Attachment {
   if (!(server instanceof tls.Server)) {
-    throw typeError(
-      'attachSharedCache: server must be a tls.Server, https.Server or http2 secure server, ' +
-        `got ${server === null ? 'null' : typeof server}`,
-    );
+    throw typeError(`attachSharedCache: server must be a tls.Server, https.Server or http2 secure server; ${describeNotTls(server)}`);
   }
   const o = checkOptions<AttachOptions>(options, 'attachSharedCache', ATTACH_OPTIONS);
   const namespace = resolveNamespace(o.namespace);
@@ -138,7 +141,7 @@ export function attachSharedCache(server: tls.Server, options?: AttachOptions): 
     );
   }
 
-  const source = findSegment(resolved);
+  const source = findSegment(resolved, o);
   let attachment: Attachment;
   try {
     attachment = install(server, namespace, source);
@@ -149,6 +152,24 @@ export function attachSharedCache(server: tls.Server, options?: AttachOptions): 
   namespacesInUse.set(namespace, server);
   attachments.set(server, attachment);
   return attachment;
+}
+
+/** What was passed instead of a TLS server, and what to pass. */
+function describeNotTls(value: unknown): string {
+  const pass = 'pass the server that terminates TLS, e.g. https.createServer({ key, cert }, app)';
+  if (value === null || value === undefined) return `got ${value}; ${pass}`;
+  if (typeof value === 'function' && typeof (value as { use?: unknown }).use === 'function' && typeof (value as { handle?: unknown }).handle === 'function') {
+    return `got an express (or connect) app, a request handler with no TLS; ${pass}, and attachSharedCache() that server`;
+  }
+  if (value instanceof http.Server) {
+    return `got an http.Server (plain HTTP: no TLS sessions to share); create it with https.createServer({ key, cert }, handler) instead`;
+  }
+  if (value instanceof net.Server) return `got a net.Server (plain TCP); use tls.createServer({ key, cert }) or ${pass}`;
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return `got ${name && name !== 'Object' ? `an instance of ${name}` : 'a plain object'}; ${pass}`;
+  }
+  return `got ${typeof value}; ${pass}`;
 }
 
 function resolveNamespace(value: unknown): string {
@@ -174,8 +195,21 @@ interface SegmentSource {
   maxTtl: number;
 }
 
-function findSegment(o: ResolvedCacheOptions): SegmentSource {
-  const env = readClusterEnv();
+function findSegment(o: ResolvedCacheOptions, given: AttachOptions): SegmentSource {
+  let env = readClusterEnv();
+  if (env && !cluster.isWorker && env.ownerPid !== undefined && env.ownerPid !== process.ppid && env.ownerPid !== process.pid) {
+    // Choice (README "Child processes of workers"): the handle is for the
+    // publisher's own children. A process spawned by a worker inherited it
+    // with the rest of the worker's environment; it is not one of the
+    // cluster's servers, so it does not join the primary's cache by accident.
+    warnOnce(
+      'TLS_SHM_INHERITED_HANDLE_IGNORED',
+      `tls-shm-cache: this process (pid ${process.pid}) inherited TLS_SHM_CACHE_HANDLE from process ${process.ppid}, ` +
+        `but the cache belongs to process ${env.ownerPid}, which is not its parent: it is ignored and this process ` +
+        'uses a cache of its own. To share sessions with other processes, give every one the same { path }.',
+    );
+    env = undefined;
+  }
 
   if (o.path !== undefined) {
     const key = `file:${o.path}`;
@@ -183,9 +217,17 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
       throw valueError(`attachSharedCache: path ${o.path} is not the cache the primary set up (${env.handle}); ` +
             'pass no path in cluster workers, or the same path as setupSharedCache()',);
     }
-    const existing = peekSegment(key);
-    if (existing) checkSameGeometry(existing.cache, o);
+    const asked = peekSegment(key) && askedGeometry.get(key);
+    if (asked) checkSameGeometry(asked, o);
     return ownSegment(key, 'masterless', o);
+  }
+
+  if (env && isInProcessHandle(env.handle)) {
+    // The primary runs where the native core cannot (it warned that sessions
+    // are not shared): each worker keeps its own store and Node's own ticket
+    // keys, which the cluster module at least shares between workers that
+    // listen on one port.
+    return { ...ownSegment(`private:${++privateSegments}`, 'private', { ...o, rotateMs: null }), sharedTickets: false };
   }
 
   if (env) {
@@ -193,7 +235,9 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
       const cache = openPrimaryCache(env.handle);
       return { cache, statsUrl: () => undefined, stop: () => undefined };
     });
-    return { key: env.handle, segment, mode: 'cluster', sharedTickets: env.tickets === 'shared', maxTtl: segment.cache.stats().timeout };
+    const s = segment.cache.stats();
+    warnIfWorkerOptionsDiffer(given, o, s);
+    return { key: env.handle, segment, mode: 'cluster', sharedTickets: env.tickets === 'shared', maxTtl: s.timeout };
   }
 
   if (cluster.isWorker) {
@@ -208,12 +252,44 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
   return ownSegment(`private:${++privateSegments}`, 'private', o);
 }
 
+/** Sizing options given in a cluster worker are the primary's to choose: say so once when they differ. */
+function warnIfWorkerOptionsDiffer(given: AttachOptions, o: ResolvedCacheOptions, s: { items: number; blocksize: number; timeout: number }): void {
+  const differ = (['items', 'blocksize', 'timeout'] as const).filter((name) => given[name] !== undefined && o[name] !== s[name]);
+  if (differ.length === 0) return;
+  warnOnce(
+    'TLS_SHM_WORKER_OPTIONS_IGNORED',
+    `tls-shm-cache: attachSharedCache in a cluster worker was given ${differ.map((n) => `${n}=${o[n]}`).join(', ')}, ` +
+      `but the primary's cache has ${differ.map((n) => `${n}=${s[n]}`).join(', ')}, which apply: ` +
+      'in a cluster, pass sizing options to setupSharedCache() in the primary.',
+  );
+}
+
+/** The geometry each masterless file was asked for by the first server of this process that opened it. */
+const askedGeometry = new Map<string, { items: number; blocksize: number }>();
+
 /** A segment this process makes (private) or opens-or-creates (masterless), and maintains itself. */
 function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCacheOptions): SegmentSource {
-  const segment = acquireSegment(key, () =>
-    openMaintained(SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout, path: o.path }), o),
-  );
-  return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
+  const fresh = peekSegment(key) === undefined;
+  const segment = acquireSegment(key, () => openMaintained(createOwnCache(mode, o), o));
+  if (fresh && mode === 'masterless') askedGeometry.set(key, { items: o.items, blocksize: o.blocksize });
+  // In-process fallback or not, the keys rotate as asked (same behaviour on a laptop as in production).
+  return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: segment.cache.stats().timeout };
+}
+
+function createOwnCache(mode: 'private' | 'masterless', o: ResolvedCacheOptions): SharedCache {
+  try {
+    return createCacheAdapting(o);
+  } catch (error) {
+    if (!(error instanceof TlsShmCacheError) || error.code !== 'ERR_TLS_SHM_PLATFORM') throw error;
+    // Choice (README "Platforms"): a laptop runs the production code unchanged,
+    // with a store in this process's memory that behaves the same but shares nothing.
+    warnOnce(
+      'TLS_SHM_IN_PROCESS',
+      `tls-shm-cache: ${error.message}. Using an in-process session store instead: sessions, ticket rotation and ` +
+        `statistics work, but nothing is shared with other processes${mode === 'masterless' ? ` (${o.path} is not used)` : ''}.`,
+    );
+    return SharedCache.createInProcess({ items: o.items, blocksize: o.blocksize, timeout: o.timeout });
+  }
 }
 
 function openPrimaryCache(handle: string): SharedCache {
@@ -232,8 +308,7 @@ function openPrimaryCache(handle: string): SharedCache {
   }
 }
 
-function checkSameGeometry(cache: SharedCache, o: ResolvedCacheOptions): void {
-  const s = cache.stats();
+function checkSameGeometry(s: { items: number; blocksize: number }, o: ResolvedCacheOptions): void {
   if (s.items !== o.items || s.blocksize !== o.blocksize) {
     throw new TlsShmCacheError(
       'ERR_TLS_SHM_GEOMETRY',
@@ -252,7 +327,7 @@ function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSe
     if (holding && !stats) {
       stats = startStatsServer(() => cache.stats(), statsOptions);
       stats.ready.catch((error: Error) =>
-        process.emitWarning(`tls-shm-cache: the stats server could not listen: ${error.message}`, 'TlsShmCacheWarning'),
+        warnOnce('TLS_SHM_STATS_LISTEN', `tls-shm-cache: the stats server could not listen: ${error.message}`),
       );
     } else if (!holding && stats) {
       void stats.close();
@@ -276,15 +351,30 @@ function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSe
 
 type SetSecureContext = (this: tls.Server, options: tls.SecureContextOptions) => void;
 
+/** Sessions larger than a slot are not shared; say it once, with a blocksize that fits. */
+function warnTooLarge(bytes: number, blocksize: number): void {
+  let fits = 1024;
+  while (fits < bytes) fits *= 2;
+  warnOnce(
+    'TLS_SHM_SESSION_TOO_LARGE',
+    `tls-shm-cache: a TLS session of ${bytes} bytes does not fit in blocksize ${blocksize} and is not shared ` +
+      `(counted as tooLarge; clients presenting certificates make larger sessions). blocksize: ${fits} would fit it ` +
+      '(setupSharedCache() in a cluster, attachSharedCache() otherwise).',
+  );
+}
+
 function install(server: tls.Server, namespace: string, source: SegmentSource): Attachment {
   const { cache } = source.segment;
   const counter = new HandshakeCounter(cache);
   const follower = source.sharedTickets ? new TicketKeyFollower(server, cache) : undefined;
 
-  // Session ID context: equal in every process of this namespace (session-id-context.ts).
+  // Session ID context: equal in every process of this namespace serving
+  // these certificates, different under any other certificate (session-id-context.ts).
   const managesContext = usesNodeDefault(server);
-  const sharedContext = sharedSessionIdContext(namespace, cache.stats().createdAt);
+  const createdAt = cache.stats().createdAt;
+  let sharedContext = sharedSessionIdContext(namespace, createdAt, certificateDigest(server));
   if (managesContext) applySessionIdContext(server, sharedContext);
+  const blocksize = cache.stats().blocksize;
 
   // Keys are `namespace \0 id`, built in one scratch buffer: the cache copies
   // the key before returning, and both listeners run synchronously.
@@ -297,13 +387,9 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
     return scratch.subarray(0, prefix.length + id.length);
   };
 
-  let warned = false;
-  const warnOnce = (error: unknown) => {
-    // A failing cache must never fail a handshake: the session is simply not shared.
-    if (warned) return;
-    warned = true;
-    process.emitWarning(`tls-shm-cache: ${(error as Error).message}`, 'TlsShmCacheWarning');
-  };
+  // A failing cache must never fail a handshake: the session is simply not shared.
+  const warnFailed = (error: unknown) =>
+    warnOnce('TLS_SHM_CACHE_FAILED', `tls-shm-cache: ${(error as Error).message} (the handshake went on without the cache)`);
 
   const onNewSession = (id: Buffer, data: Buffer, done: () => void) => {
     try {
@@ -318,10 +404,10 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
         const sessionTimeout =
           facts?.timeoutSeconds ?? (server as tls.Server & { sessionTimeout?: number }).sessionTimeout ?? source.maxTtl;
         const ttl = Math.min(sessionTimeout, source.maxTtl);
-        if (ttl > 0) cache.set(keyOf(id), data, ttl);
+        if (ttl > 0 && !cache.set(keyOf(id), data, ttl) && data.length > blocksize) warnTooLarge(data.length, blocksize);
       }
     } catch (error) {
-      warnOnce(error);
+      warnFailed(error);
     }
     done();
   };
@@ -331,7 +417,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
     try {
       data = cache.get(keyOf(id));
     } catch (error) {
-      warnOnce(error);
+      warnFailed(error);
     }
     if (data) counter.noteHit(id);
     done(null, data ?? null);
@@ -341,7 +427,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
     try {
       counter.count(socket);
     } catch (error) {
-      warnOnce(error);
+      warnFailed(error);
     }
   };
 
@@ -351,7 +437,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
     try {
       follower?.sync(force);
     } catch (error) {
-      warnOnce(error);
+      warnFailed(error);
     }
   };
   const onConnection = () => syncKey(false);
@@ -363,11 +449,14 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   const ownSetSecureContext = Object.prototype.hasOwnProperty.call(server, 'setSecureContext');
   const originalSetSecureContext = server.setSecureContext as SetSecureContext;
   const wrappedSetSecureContext: SetSecureContext = function (this: tls.Server, options) {
-    const withContext =
-      managesContext && options !== null && typeof options === 'object' && !options.sessionIdContext
-        ? { ...options, sessionIdContext: sharedContext }
-        : options;
-    originalSetSecureContext.call(this, withContext);
+    const ours = managesContext && options !== null && typeof options === 'object' && !options.sessionIdContext;
+    originalSetSecureContext.call(this, options);
+    if (ours) {
+      // Derived again from the certificates now served: after a certificate
+      // change, sessions and tickets made under the old one do not resume.
+      sharedContext = sharedSessionIdContext(namespace, createdAt, certificateDigest(this));
+      applySessionIdContext(this, sharedContext);
+    }
     syncKey(true);
   };
 
