@@ -353,7 +353,7 @@ type SetSecureContext = (this: tls.Server, options: tls.SecureContextOptions) =>
 
 /** Sessions larger than a slot are not shared; say it once, with a blocksize that fits. */
 function warnTooLarge(bytes: number, blocksize: number): void {
-  let fits = 1024;
+  let fits = 256;
   while (fits < bytes) fits *= 2;
   warnOnce(
     'TLS_SHM_SESSION_TOO_LARGE',
