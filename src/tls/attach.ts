@@ -193,6 +193,12 @@ interface SegmentSource {
   sharedTickets: boolean;
   /** The longest a session is kept, in seconds. */
   maxTtl: number;
+  /**
+   * What the session ID context is derived from besides namespace and
+   * certificates: equal in every process that shares the sessions (default:
+   * the segment's creation time, from its header).
+   */
+  contextSeed?: string;
 }
 
 function findSegment(o: ResolvedCacheOptions, given: AttachOptions): SegmentSource {
@@ -227,7 +233,14 @@ function findSegment(o: ResolvedCacheOptions, given: AttachOptions): SegmentSour
     // are not shared): each worker keeps its own store and Node's own ticket
     // keys, which the cluster module at least shares between workers that
     // listen on one port.
-    return { ...ownSegment(`private:${++privateSegments}`, 'private', { ...o, rotateMs: null }), sharedTickets: false };
+    // (The primary has warned; no second warning per worker.)
+    // The context comes from the primary's handle, equal in every worker, so
+    // that the tickets Node's cluster-shared key seals resume on any worker.
+    return {
+      ...ownSegment(`private:${++privateSegments}`, 'private', { ...o, rotateMs: null }, true),
+      sharedTickets: false,
+      contextSeed: env.handle,
+    };
   }
 
   if (env) {
@@ -268,9 +281,14 @@ function warnIfWorkerOptionsDiffer(given: AttachOptions, o: ResolvedCacheOptions
 const askedGeometry = new Map<string, { items: number; blocksize: number }>();
 
 /** A segment this process makes (private) or opens-or-creates (masterless), and maintains itself. */
-function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCacheOptions): SegmentSource {
+function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCacheOptions, inProcess = false): SegmentSource {
   const fresh = peekSegment(key) === undefined;
-  const segment = acquireSegment(key, () => openMaintained(createOwnCache(mode, o), o));
+  const segment = acquireSegment(key, () =>
+    openMaintained(
+      inProcess ? SharedCache.createInProcess({ items: o.items, blocksize: o.blocksize, timeout: o.timeout }) : createOwnCache(mode, o),
+      o,
+    ),
+  );
   if (fresh && mode === 'masterless') askedGeometry.set(key, { items: o.items, blocksize: o.blocksize });
   // In-process fallback or not, the keys rotate as asked (same behaviour on a laptop as in production).
   return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: segment.cache.stats().timeout };
@@ -371,7 +389,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   // Session ID context: equal in every process of this namespace serving
   // these certificates, different under any other certificate (session-id-context.ts).
   const managesContext = usesNodeDefault(server);
-  const createdAt = cache.stats().createdAt;
+  const createdAt = source.contextSeed ?? String(cache.stats().createdAt);
   let sharedContext = sharedSessionIdContext(namespace, createdAt, certificateDigest(server));
   if (managesContext) applySessionIdContext(server, sharedContext);
   const blocksize = cache.stats().blocksize;

@@ -41,7 +41,7 @@ export function nodeDefaultSessionIdContext(): string {
  * (see {@link certificateDigest}): 32 hex characters, OpenSSL's limit being
  * 32 bytes.
  */
-export function sharedSessionIdContext(namespace: string, segmentCreatedAt: number, certificates: string): string {
+export function sharedSessionIdContext(namespace: string, segmentCreatedAt: number | string, certificates: string): string {
   return crypto
     .createHash('sha256')
     .update(`tls-shm-cache sid_ctx v2\0${namespace}\0${segmentCreatedAt}\0${certificates}`)
