@@ -35,8 +35,9 @@ export interface SharedCacheOptions {
   /**
    * Back the cache with this file instead of anonymous POSIX shared memory: for
    * processes that share no parent, and for a cache that survives restarts. If
-   * the file exists it is opened (its geometry must match); it is never deleted
-   * by the library.
+   * the file exists it is opened (its geometry must match, else
+   * ERR_TLS_SHM_GEOMETRY; the TLS layer replaces or adapts instead, README
+   * "Changing items or blocksize"); it is never deleted by the library.
    */
   path?: string;
 }

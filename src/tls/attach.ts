@@ -11,8 +11,13 @@
  *    file-backed cache, and whichever holds the maintenance lease sweeps and
  *    rotates the ticket key.
  * A cluster worker whose primary set nothing up is an error
- * (ERR_TLS_SHM_NO_PRIMARY), never a silent fall-back to a per-worker cache
- * that would resume about 1/N of the sessions.
+ * (ERR_TLS_SHM_NO_PRIMARY), never a silent fall-back to a per-worker cache.
+ * A process that is neither a cluster worker nor a child of the process that
+ * published the handle (a helper a worker spawns) ignores the inherited
+ * handle, with a warning, and gets a private cache.
+ * Where the native core cannot run (macOS), modes 2 and 3 use an in-process
+ * store (src/core/in-process.ts) and warn once; cluster workers of such a
+ * primary each use one of their own.
  */
 import cluster from 'node:cluster';
 import http from 'node:http';
@@ -58,7 +63,8 @@ export interface AttachOptions extends MaintainedCacheOptions {
    * The other options (`items`, `blocksize`, `timeout`, `sweepInterval`,
    * `tickets`, `path`, `stats`) shape the cache when this process makes it
    * (single-process and masterless modes). In a cluster worker the primary's
-   * setupSharedCache() options apply and these are only validated.
+   * setupSharedCache() options apply: sizes given here that differ from the
+   * primary's are named in one warning (TLS_SHM_WORKER_OPTIONS_IGNORED).
    */
   namespace?: string;
 }
