@@ -56,7 +56,8 @@ class InProcessCache implements NativeCache {
       return -1;
     }
     if (item.expiresAtMs <= Date.now()) {
-      this.#items.delete(k!);
+      // Left in place until swept or evicted, as the native table does (it
+      // counts it as expired again then, and `used` includes it until then).
       this.#counters[NativeCounter.expired]++;
       this.#counters[NativeCounter.misses]++;
       return -1;
