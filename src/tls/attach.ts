@@ -297,7 +297,7 @@ function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCach
   );
   if (fresh && mode === 'masterless') askedGeometry.set(key, { items: o.items, blocksize: o.blocksize });
   // In-process fallback or not, the keys rotate as asked (same behaviour on a laptop as in production).
-  return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: segment.cache.stats().timeout };
+  return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
 }
 
 function createOwnCache(mode: 'private' | 'masterless', o: ResolvedCacheOptions): SharedCache {
