@@ -225,7 +225,7 @@ function findSegment(o: ResolvedCacheOptions, given: AttachOptions): SegmentSour
 
   if (o.path !== undefined) {
     const key = `file:${o.path}`;
-    if (env && env.handle !== key) {
+    if (env && env.handle !== key && !isInProcessHandle(env.handle)) {
       throw valueError(`attachSharedCache: path ${o.path} is not the cache the primary set up (${env.handle}); ` +
             'pass no path in cluster workers, or the same path as setupSharedCache()',);
     }
