@@ -132,8 +132,9 @@ export function loadBindingFrom(root: string, explicit?: string): NativeBinding 
       `tls-shm-cache: no native build for ${target} in ${where}. ` +
         'There is no prebuild for this platform and none was compiled at install. To build it: ' +
         'install a C++ toolchain and Python (Debian: apt-get install build-essential python3; Alpine: apk add build-base python3), then run ' +
-        '`npm rebuild tls-shm-cache`. If npm skipped its install script (npm 11.16+ allowScripts), approve it with ' +
-        '`npm approve-scripts tls-shm-cache` (global installs: `--allow-scripts=tls-shm-cache`) and run `npm rebuild tls-shm-cache`. ' +
+        '`npm rebuild tls-shm-cache`. If npm skipped its install script (npm 11 allowScripts), allow it with ' +
+        '`npm install-scripts approve tls-shm-cache` (or "allowScripts": { "tls-shm-cache": true } in package.json; ' +
+        'global installs: --allow-scripts=tls-shm-cache) and run `npm rebuild tls-shm-cache`. ' +
         `(${(error as Error).message.split('\n')[0]})`,
       { cause: error },
     );

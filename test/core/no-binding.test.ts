@@ -12,7 +12,7 @@ import { loadBindingFrom } from '../../src/core/native';
 import { scratchDir, spawnFixture } from './fixtures/harness';
 
 const root = path.resolve(__dirname, '..', '..');
-const ADVICE = [/npm rebuild tls-shm-cache/, /npm approve-scripts tls-shm-cache/, /build-essential python3/];
+const ADVICE = [/npm rebuild tls-shm-cache/, /npm install-scripts approve tls-shm-cache/, /build-essential python3/];
 
 t.test('node-gyp-build finding nothing in the package becomes ERR_TLS_SHM_NO_BINDING', async (t) => {
   const empty = scratchDir(t, 'tls-shm-cache-no-build-');
