@@ -5,8 +5,8 @@
  * SharedCache wrapping it, and everything above it (attach, maintenance,
  * ticket keys, statistics), behaves the same: the same geometry limits, the
  * same refusals of keys and values that are too long, eviction of the item
- * closest to expiry when full, expiry on read and by sweep, a ticket key with
- * generations, the maintenance lease, and the same counters.
+ * closest to expiry when full, expiry on read and by sweep, the ticket key
+ * ring with generations, the maintenance lease, and the same counters.
  *
  * What it cannot do is be shared: it lives in one process's heap, so it has
  * no handle another process could open, and `attached` is always 1.
@@ -17,8 +17,12 @@ import { NativeCounter } from './counters';
 
 /** Counter slots, as native/layout.h kCounters. */
 const COUNTER_SLOTS = 48;
-/** Bytes of the ticket key. */
-const TICKET_KEY_BYTES = 48;
+/** The ticket key ring, as native/layout.h: 4 records of name 16, HMAC 32, AES 16 bytes. */
+const TICKET_RECORD_BYTES = 64;
+const TICKET_RING_BYTES = 4 * TICKET_RECORD_BYTES;
+const TICKET_NEXT = 0;
+const TICKET_CURRENT = 1;
+const TICKET_PREVIOUS = 2;
 /** How many items eviction samples, from a moving hand (native/slots.cc kEvictionSample). */
 const EVICTION_SAMPLE = 8;
 
@@ -36,7 +40,10 @@ class InProcessCache implements NativeCache {
   readonly #createdAtMs = Date.now();
   readonly #handle = `inprocess:${process.pid}.${++nextId}`;
   #slab: Buffer = Buffer.alloc(0);
-  #ticket: { generation: number; setAtMs: number; key: Buffer } | undefined;
+  #ring: Buffer = Buffer.alloc(TICKET_RING_BYTES);
+  #present = 0;
+  #generation = 0;
+  #ringSetAtMs = 0;
   #leasePid = 0;
   #closed = false;
 
@@ -118,8 +125,9 @@ class InProcessCache implements NativeCache {
       // What the values take now, not a reservation: nothing is mapped.
       totalBytes: [...this.#items.values()].reduce((sum, item) => sum + item.value.length, 0),
       createdAtMs: this.#createdAtMs,
-      ticketGeneration: this.#ticket?.generation ?? 0,
-      ticketSetAtMs: this.#ticket?.setAtMs ?? 0,
+      ticketGeneration: this.#generation,
+      ticketSetAtMs: this.#ringSetAtMs,
+      ticketPresent: this.#present,
       leasePid: this.#leasePid,
       handle: this.#handle,
     };
@@ -129,20 +137,47 @@ class InProcessCache implements NativeCache {
     if (counter >= 0 && counter < COUNTER_SLOTS) this.#counters[counter] += n;
   }
 
-  setTicketKey(key: Uint8Array): boolean {
-    if (key.length !== TICKET_KEY_BYTES) return false;
-    this.#ticket?.key.fill(0);
-    this.#ticket = { generation: (this.#ticket?.generation ?? 0) + 1, setAtMs: Date.now(), key: Buffer.from(key) };
-    return true;
+  setTicketRing(ring: Uint8Array, present: number): number {
+    if (ring.length !== TICKET_RING_BYTES) return 0;
+    this.#publish(Buffer.from(ring), present & 0b1111);
+    return this.#generation;
   }
 
-  ticketKey(): { generation: number; setAtMs: number; key: Buffer } | undefined {
+  rotateTicketRing(fresh: Uint8Array): number {
+    // The same moves as Cache::RotateTicketRing (native/cache.cc): current
+    // becomes previous, next becomes current (or a fresh one), a fresh next.
+    if (fresh.length !== 2 * TICKET_RECORD_BYTES) return 0;
+    const next = Buffer.alloc(TICKET_RING_BYTES);
+    let present = 0;
+    const put = (slot: number, record: Uint8Array) => {
+      next.set(record, slot * TICKET_RECORD_BYTES);
+      present |= 1 << slot;
+    };
+    const record = (slot: number) => this.#ring.subarray(slot * TICKET_RECORD_BYTES, (slot + 1) * TICKET_RECORD_BYTES);
+    if (this.#present & (1 << TICKET_CURRENT)) put(TICKET_PREVIOUS, record(TICKET_CURRENT));
+    if (this.#present & (1 << TICKET_NEXT)) put(TICKET_CURRENT, record(TICKET_NEXT));
+    else put(TICKET_CURRENT, fresh.subarray(TICKET_RECORD_BYTES));
+    put(TICKET_NEXT, fresh.subarray(0, TICKET_RECORD_BYTES));
+    this.#publish(next, present);
+    return this.#generation;
+  }
+
+  ticketRing(): { generation: number; setAtMs: number; present: number; ring: Buffer } | undefined {
+    if (this.#generation === 0) return undefined;
     // A copy: the caller zeroes it once applied, as it does the addon's.
-    return this.#ticket && { ...this.#ticket, key: Buffer.from(this.#ticket.key) };
+    return { generation: this.#generation, setAtMs: this.#ringSetAtMs, present: this.#present, ring: Buffer.from(this.#ring) };
+  }
+
+  #publish(ring: Buffer, present: number): void {
+    this.#ring.fill(0);
+    this.#ring = ring;
+    this.#present = present;
+    this.#ringSetAtMs = Date.now();
+    this.#generation++;
   }
 
   ticketGeneration(): number {
-    return this.#ticket?.generation ?? 0;
+    return this.#generation;
   }
 
   acquireLease(): boolean {
@@ -160,8 +195,8 @@ class InProcessCache implements NativeCache {
   close(): void {
     this.#closed = true;
     this.#items.clear();
-    this.#ticket?.key.fill(0);
-    this.#ticket = undefined;
+    this.#ring.fill(0);
+    this.#present = 0;
   }
 
   /** Keys as latin1 strings (one char per byte); undefined for one longer than maxKeyLength. */
@@ -200,6 +235,7 @@ export const inProcessBinding: NativeBinding = {
   },
   layoutVersion: 0,
   counterSlots: COUNTER_SLOTS,
+  headerBytes: 0, // nothing is mapped
 };
 
 /** True for the handle of an in-process cache. */

@@ -40,7 +40,7 @@ import {
 } from './session-id-context';
 import { SharedCache } from '../core/shared-cache';
 import { startStatsServer, StatsServer } from '../stats/server';
-import { TicketKeyFollower } from './ticket-keys';
+import { followTicketKeys } from './ticket-keys';
 import {
   MAINTAINED_CACHE_OPTIONS,
   MaintainedCacheOptions,
@@ -297,7 +297,7 @@ function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCach
   );
   if (fresh && mode === 'masterless') askedGeometry.set(key, { items: o.items, blocksize: o.blocksize });
   // In-process fallback or not, the keys rotate as asked (same behaviour on a laptop as in production).
-  return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
+  return { key, segment, mode, sharedTickets: o.rotateMs !== null || o.ticketKeys !== undefined, maxTtl: o.timeout };
 }
 
 function createOwnCache(mode: 'private' | 'masterless', o: ResolvedCacheOptions): SharedCache {
@@ -360,7 +360,7 @@ function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSe
   };
   let maintenance: Maintenance;
   try {
-    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs, onLeaseChange }).start();
+    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs, ticketKeys: o.ticketKeys, onLeaseChange }).start();
   } catch (error) {
     cache.close();
     throw error;
@@ -390,7 +390,8 @@ function warnTooLarge(bytes: number, blocksize: number): void {
 function install(server: tls.Server, namespace: string, source: SegmentSource): Attachment {
   const { cache } = source.segment;
   const counter = new HandshakeCounter(cache);
-  const follower = source.sharedTickets ? new TicketKeyFollower(server, cache) : undefined;
+  // The ticket key ring: the callback, or one key where the runtime lacks it (ticket-keys.ts).
+  const follower = source.sharedTickets ? followTicketKeys(server, cache) : undefined;
 
   // Session ID context: equal in every process of this namespace serving
   // these certificates, different under any other certificate (session-id-context.ts).
@@ -490,7 +491,6 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   server.prependListener('connection', onConnection);
   server.on('listening', onListening);
   server.setSecureContext = wrappedSetSecureContext;
-  follower?.sync(true);
 
   let detached = false;
   return {
@@ -515,6 +515,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
       if (managesContext && (server as tls.Server & { sessionIdContext?: string }).sessionIdContext === sharedContext) {
         applySessionIdContext(server, nodeDefaultSessionIdContext());
       }
+      follower?.stop();
       namespacesInUse.delete(namespace);
       attachments.delete(server);
       releaseSegment(source.key);

@@ -30,11 +30,12 @@ async function script(cache: SharedCache): Promise<unknown[]> {
   out.push(cache.set(k('c'), k('c'), 1), cache.set(k('d'), k('d'), 50), cache.set(k('e'), k('e'), 50), cache.set(k('f'), k('f'), 50));
   out.push(cache.get(k('c')), cache.get(k('a'))?.toString(), cache.get(k('f'))?.toString());
   out.push(cache.sweep());
-  // Ticket keys: generations, and the key itself back.
-  out.push(cache.ticketKeyGeneration(), cache.ticketKey());
-  const key = Buffer.alloc(48, 7);
-  out.push(cache.setTicketKey(key), cache.ticketKeyGeneration(), cache.ticketKey()?.key.equals(key));
-  out.push(cache.setTicketKey(Buffer.alloc(48, 8)), cache.ticketKeyGeneration());
+  // The ticket key ring: generations, rotations moving next -> current -> previous, the ring itself back.
+  out.push(cache.ticketKeyGeneration(), cache.ticketRing());
+  const fresh = (fill: number) => Buffer.concat([Buffer.alloc(64, fill), Buffer.alloc(64, fill + 1)]);
+  out.push(cache.rotateTicketRing(fresh(1)), cache.ticketRing()?.present, cache.ticketRing()?.ring.toString('hex'));
+  out.push(cache.rotateTicketRing(fresh(3)), cache.ticketRing()?.present, cache.ticketRing()?.ring.toString('hex'));
+  out.push(cache.setTicketRing(Buffer.alloc(256, 9), 0b0010), cache.ticketRing()?.present, cache.ticketRing()?.ring.toString('hex'));
   out.push(cache.acquireLease(15000), cache.stats().maintainerPid === process.pid);
   cache.releaseLease();
   out.push(cache.stats().maintainerPid);
