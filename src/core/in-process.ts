@@ -11,7 +11,7 @@
  * What it cannot do is be shared: it lives in one process's heap, so it has
  * no handle another process could open, and `attached` is always 1.
  */
-import type { NativeBinding, NativeCache, NativeStats } from './native';
+import type { NativeBinding, NativeCache, NativeOutboxDrain, NativeStats } from './native';
 import { SetStatus } from './native';
 import { NativeCounter } from './counters';
 
@@ -188,6 +188,16 @@ class InProcessCache implements NativeCache {
 
   releaseLease(): void {
     this.#leasePid = 0;
+  }
+
+  // The cross-host tier replicates new sessions from the segment's outbox; an
+  // in-process store keeps none (nothing leaves a laptop's process).
+  outboxHead(): number {
+    return 0;
+  }
+
+  drainOutbox(cursor: number): NativeOutboxDrain {
+    return { cursor, lost: 0, stale: 0, items: [] };
   }
 
   unlink(): void {}

@@ -49,6 +49,7 @@ import {
 } from './options';
 import { createCacheAdapting } from './own-cache';
 import { acquireSegment, AttachedSegment, peekSegment, releaseSegment } from './attached-segments';
+import { CONTEXT_SEED_ENV, RemoteTierHandle, startRemoteTier } from './remote-hook';
 import { checkOptions, rangeError, typeError, valueError } from '../core/validate';
 
 /** Options of {@link attachSharedCache}. */
@@ -202,7 +203,8 @@ interface SegmentSource {
   /**
    * What the session ID context is derived from besides namespace and
    * certificates: equal in every process that shares the sessions (default:
-   * the segment's creation time, from its header).
+   * the segment's creation time, from its header; a fleet-wide seed when the
+   * cache is shared across hosts; the primary's handle for in-process stores).
    */
   contextSeed?: string;
 }
@@ -256,7 +258,8 @@ function findSegment(o: ResolvedCacheOptions, given: AttachOptions): SegmentSour
     });
     const s = segment.cache.stats();
     warnIfWorkerOptionsDiffer(given, o, s);
-    return { key: env.handle, segment, mode: 'cluster', sharedTickets: env.tickets === 'shared', maxTtl: s.timeout };
+    const contextSeed = process.env[CONTEXT_SEED_ENV] || undefined;
+    return { key: env.handle, segment, mode: 'cluster', sharedTickets: env.tickets === 'shared', maxTtl: s.timeout, contextSeed };
   }
 
   if (cluster.isWorker) {
@@ -297,7 +300,7 @@ function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCach
   );
   if (fresh && mode === 'masterless') askedGeometry.set(key, { items: o.items, blocksize: o.blocksize });
   // In-process fallback or not, the keys rotate as asked (same behaviour on a laptop as in production).
-  return { key, segment, mode, sharedTickets: o.rotateMs !== null || o.ticketKeys !== undefined, maxTtl: o.timeout };
+  return { key, segment, mode, sharedTickets: o.rotateMs !== null || o.ticketKeys !== undefined, maxTtl: o.timeout, contextSeed: segment.contextSeed };
 }
 
 function createOwnCache(mode: 'private' | 'masterless', o: ResolvedCacheOptions): SharedCache {
@@ -345,11 +348,12 @@ function checkSameGeometry(s: { items: number; blocksize: number }, o: ResolvedC
 /** A cache this process maintains (with the others, under the lease): sweeps, rotation, stats while holding. */
 function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSegment {
   let stats: StatsServer | undefined;
+  let remoteOf: RemoteTierHandle | undefined;
   const statsOptions = o.stats;
   const onLeaseChange = (holding: boolean) => {
     if (!statsOptions) return;
     if (holding && !stats) {
-      stats = startStatsServer(() => cache.stats(), statsOptions);
+      stats = startStatsServer(() => (remoteOf ? { ...cache.stats(), remote: remoteOf.stats() } : cache.stats()), statsOptions);
       stats.ready.catch((error: Error) =>
         warnOnce('TLS_SHM_STATS_LISTEN', `tls-shm-cache: the stats server could not listen: ${error.message}`),
       );
@@ -358,18 +362,34 @@ function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSe
       stats = undefined;
     }
   };
-  let maintenance: Maintenance;
+  let maintenance: Maintenance | undefined;
+  let remote: RemoteTierHandle | undefined;
   try {
-    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs, ticketKeys: o.ticketKeys, onLeaseChange }).start();
+    // With `remote` the fleet's ring in Redis decides the keys after the first: no local rotation.
+    const rotateMs = o.remote && o.rotateMs !== null ? Infinity : o.rotateMs;
+    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs, ticketKeys: o.ticketKeys, onLeaseChange }).start();
+    const m = maintenance;
+    if (o.remote) {
+      // Only the lease holder of this host talks to Redis; the others stand by.
+      remote = startRemoteTier(o.remote, { cache, timeoutMs: o.timeout * 1000, rotateMs: o.rotateMs, active: () => m.holding, where: 'attachSharedCache' });
+      remoteOf = remote;
+    }
   } catch (error) {
+    maintenance?.stop();
+    void remote?.close();
     cache.close();
     throw error;
   }
+  const m = maintenance;
   return {
     cache,
-    maintenance,
+    maintenance: m,
+    contextSeed: remote?.contextSeed,
     statsUrl: () => stats?.ready,
-    stop: () => maintenance.stop(),
+    stop: () => {
+      m.stop();
+      void remote?.close();
+    },
   };
 }
 

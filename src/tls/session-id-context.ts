@@ -39,7 +39,10 @@ export function nodeDefaultSessionIdContext(): string {
  * The context shared by every server of `namespace` on the segment created at
  * `segmentCreatedAt` (ms) that serves the certificates of `certificates`
  * (see {@link certificateDigest}): 32 hex characters, OpenSSL's limit being
- * 32 bytes.
+ * 32 bytes. When the cache is shared across hosts (`remote`), every host's
+ * segment has its own creation time, so a fleet-wide seed (`remote:<prefix>`,
+ * the same on every host) takes its place: sessions and tickets then resume
+ * on any host that serves the same certificates.
  */
 export function sharedSessionIdContext(namespace: string, segmentCreatedAt: number | string, certificates: string): string {
   return crypto
