@@ -238,6 +238,10 @@ export const inProcessBinding: NativeBinding = {
   create(items, blocksize, maxKeyLength, timeoutSeconds) {
     return { cache: new InProcessCache(items, blocksize, maxKeyLength, timeoutSeconds), created: true };
   },
+  createMemfd(items, blocksize, maxKeyLength, timeoutSeconds) {
+    // Nothing to share: the same in-process store.
+    return new InProcessCache(items, blocksize, maxKeyLength, timeoutSeconds);
+  },
   open(handle) {
     throw Object.assign(new Error(`${handle}: an in-process cache cannot be opened by another process`), {
       code: 'ERR_TLS_SHM_NOT_FOUND',

@@ -46,6 +46,7 @@ export interface NativeCache {
   setSlab(slab: Buffer): void;
   /** Copies the value for `key` to slab[offset..]; returns its length, or -1 on a miss. */
   getInto(key: Uint8Array, offset: number): number;
+  /** Stores `value` under `key` for `ttlMs` milliseconds. Like getInto, a plain function bound to its cache (an own property). */
   set(key: Uint8Array, value: Uint8Array, ttlMs: number): SetStatus;
   delete(key: Uint8Array): boolean;
   sweep(): number;
@@ -76,6 +77,8 @@ export interface NativeBinding {
   open(handle: string): NativeCache;
   /** Renames `replacement` over `path` if nobody has `path` attached: 0 replaced, 1 in use, 2 changed (native/segment.h). */
   replaceUnusedFile?(path: string, replacement: string): number;
+  /** An unnamed segment (memfd) owned by this process; handle `memfd:/proc/PID/fd/N`. */
+  createMemfd(items: number, blocksize: number, maxKeyLength: number, timeoutS: number): NativeCache;
   layoutVersion: number;
   counterSlots: number;
   /** sizeof(Header) in native/layout.h. */
