@@ -9,6 +9,7 @@
 /** The codes a {@link TlsShmCacheError} can carry. */
 export type TlsShmCacheErrorCode =
   | 'ERR_TLS_SHM_PLATFORM' // this platform has no robust shared-memory primitives (not Linux)
+  | 'ERR_TLS_SHM_NO_BINDING' // no prebuild for this platform and no local build (npm rebuild tls-shm-cache)
   | 'ERR_TLS_SHM_SYSTEM' // a system call failed (shm_open, mmap, /dev/shm full, ...)
   | 'ERR_TLS_SHM_NOT_FOUND' // the handle or path names no segment
   | 'ERR_TLS_SHM_NOT_A_CACHE' // the file is not a tls-shm-cache segment

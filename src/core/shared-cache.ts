@@ -2,9 +2,12 @@
  * SharedCache: a fixed-size key/value table in shared memory with expiry,
  * usable synchronously from every process that opens it.
  */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
 import { fromNative, TlsShmCacheError } from './errors';
+import { inProcessBinding, isInProcessHandle } from './in-process';
 import { loadNative, NativeBinding, NativeCache, NativeOutboxDrain, NativeStats, SetStatus } from './native';
 import {
   handshakeCounter,
@@ -50,8 +53,9 @@ export interface SharedCacheOptions {
   /**
    * Back the cache with this file instead of anonymous POSIX shared memory: for
    * processes that share no parent, and for a cache that survives restarts. If
-   * the file exists it is opened (its geometry must match); it is never deleted
-   * by the library.
+   * the file exists it is opened (its geometry must match, else
+   * ERR_TLS_SHM_GEOMETRY; the TLS layer replaces or adapts instead, README
+   * "Changing items or blocksize"); it is never deleted by the library.
    */
   path?: string;
 }
@@ -208,46 +212,81 @@ export class SharedCache {
    * `backing`), or opens-or-creates the file at `options.path`.
    */
   static create(options: SharedCacheOptions): SharedCache {
-    const o = checkOptions<SharedCacheOptions>(options, 'SharedCache.create', CREATE_OPTIONS);
-    if (options === undefined) throw typeError('SharedCache.create: options { items, blocksize, timeout } are required');
-    const items = checkInteger(o.items, 'items', 1, LIMITS.items);
-    const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize);
-    const timeout = checkInteger(o.timeout, 'timeout', 1, LIMITS.timeout);
-    const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
-    const file = o.path === undefined ? undefined : path.resolve(checkString(o.path, 'path'));
-    const backing = o.backing === undefined ? 'memfd' : o.backing;
-    if (backing !== 'memfd' && backing !== 'shm') {
-      const message = `SharedCache.create: backing must be 'memfd' or 'shm', got `;
-      throw typeof backing === 'string' ? valueError(`${message}'${backing}'`) : typeError(message + typeof backing);
-    }
-    const bytes = segmentBytes(items, blocksize, maxKeyLength);
-    if (bytes > LIMITS.segmentBytes) {
-      throw rangeError(
-        `items × blocksize needs ${(bytes / 2 ** 30).toFixed(1)} GiB; the limit is ${LIMITS.segmentBytes / 2 ** 30} GiB`,
-      );
-    }
-    const native = loadNative();
-    let made: { cache: NativeCache; created: boolean };
-    try {
-      made = (file === undefined && backing === 'memfd' && createMemfd(native, items, blocksize, maxKeyLength, timeout)) ||
-        native.create(items, blocksize, maxKeyLength, timeout, file);
-    } catch (error) {
-      throw fromNative(error);
-    }
+    const g = checkCreateOptions(options, 'SharedCache.create');
+    const made = createNative(loadNative(), g);
     const cache = new SharedCache(made.cache, made.created);
     if (!made.created) {
-      const s = cache.#geometry;
-      if (s.items !== items || s.blocksize !== blocksize || s.maxKeyLength !== maxKeyLength) {
+      const difference = geometryDifference(cache.#geometry, g);
+      if (difference) {
         cache.close();
         throw new TlsShmCacheError(
           'ERR_TLS_SHM_GEOMETRY',
-          `${file} holds a cache of items=${s.items}, blocksize=${s.blocksize}, maxKeyLength=${s.maxKeyLength}; ` +
-            `asked for items=${items}, blocksize=${blocksize}, maxKeyLength=${maxKeyLength}. ` +
+          `${g.path} holds a cache of ${difference}. ` +
             'Use the same geometry, or remove the file while no process uses it.',
         );
       }
     }
     return cache;
+  }
+
+  /**
+   * @internal Opens-or-creates the file at `options.path` like
+   * {@link SharedCache.create}, but a file of another geometry never fails:
+   * if no process has it attached it is replaced by a new file of the
+   * geometry asked for (`replaced` names the old one); if processes still use
+   * it, it is opened with its own geometry (`kept` names the difference).
+   * For masterless processes, where a changed option must not crash-loop a
+   * service (README "Changing items or blocksize").
+   */
+  static openFileAdapting(options: SharedCacheOptions & { path: string }): {
+    cache: SharedCache;
+    replaced?: string;
+    kept?: string;
+  } {
+    const g = checkCreateOptions(options, 'SharedCache.create');
+    const file = g.path!;
+    const native = loadNative();
+    for (let attempt = 0; ; attempt++) {
+      const made = createNative(native, g);
+      const cache = new SharedCache(made.cache, made.created);
+      const difference = made.created ? undefined : geometryDifference(cache.#geometry, g);
+      if (!difference) return { cache };
+      if (attempt === 3 || !native.replaceUnusedFile) return { cache, kept: difference };
+      // Not attached by us while we ask whether anyone else is.
+      cache.close();
+      // A name RemoveStaleTempFiles (native/segment.cc) cleans if we die before the rename.
+      const temp = `${file}.${process.pid}.${crypto.randomBytes(8).toString('hex')}.tmp`;
+      const fresh = createNative(native, { ...g, path: temp });
+      let result: number;
+      try {
+        result = native.replaceUnusedFile(file, temp);
+      } catch (error) {
+        fresh.cache.close();
+        fs.rmSync(temp, { force: true });
+        throw fromNative(error);
+      }
+      if (result === 0) return { cache: new SharedCache(fresh.cache, true, `file:${file}`), replaced: difference };
+      fresh.cache.close();
+      fs.rmSync(temp, { force: true });
+      // 1: in use, open what is there (it may have been replaced by another
+      // process of the new generation meanwhile); 2: replaced already, reopen.
+    }
+  }
+
+  /**
+   * @internal A cache of the same interface kept in this process's memory
+   * (src/core/in-process.ts): for platforms without the native core. Not
+   * shareable; `handle` is `inprocess:…`, which no process can open.
+   */
+  static createInProcess(options: SharedCacheOptions): SharedCache {
+    const g = checkCreateOptions(options, 'SharedCache.create');
+    const made = createNative(inProcessBinding, { ...g, path: undefined });
+    return new SharedCache(made.cache, true);
+  }
+
+  /** True when this cache lives in this process's memory (no native core here), not in shared memory. */
+  get inProcess(): boolean {
+    return isInProcessHandle(this.#handle);
   }
 
   /** Opens the cache another process created, from its {@link SharedCache.handle}. */
@@ -422,6 +461,60 @@ export class SharedCache {
   #checkOpen(): void {
     if (this.#closed) throw new TlsShmCacheError('ERR_TLS_SHM_CLOSED', 'the cache is closed');
   }
+}
+
+interface CreateGeometry {
+  items: number;
+  blocksize: number;
+  timeout: number;
+  maxKeyLength: number;
+  /** Where a cache without a path lives (SharedCacheOptions.backing). */
+  backing: 'memfd' | 'shm';
+  path: string | undefined;
+}
+
+function checkCreateOptions(options: SharedCacheOptions, where: string): CreateGeometry {
+  const o = checkOptions<SharedCacheOptions>(options, where, CREATE_OPTIONS);
+  if (options === undefined) throw typeError(`${where}: options { items, blocksize, timeout } are required`);
+  const items = checkInteger(o.items, 'items', 1, LIMITS.items);
+  const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize);
+  const timeout = checkInteger(o.timeout, 'timeout', 1, LIMITS.timeout);
+  const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
+  const file = o.path === undefined ? undefined : path.resolve(checkString(o.path, 'path'));
+  const backing = o.backing === undefined ? 'memfd' : o.backing;
+  if (backing !== 'memfd' && backing !== 'shm') {
+    const message = `${where}: backing must be 'memfd' or 'shm', got `;
+    throw typeof backing === 'string' ? valueError(`${message}'${backing}'`) : typeError(message + typeof backing);
+  }
+  const bytes = segmentBytes(items, blocksize, maxKeyLength);
+  if (bytes > LIMITS.segmentBytes) {
+    throw rangeError(
+      `items × blocksize needs ${(bytes / 2 ** 30).toFixed(1)} GiB; the limit is ${LIMITS.segmentBytes / 2 ** 30} GiB`,
+    );
+  }
+  return { items, blocksize, timeout, maxKeyLength, backing, path: file };
+}
+
+function createNative(binding: NativeBinding, g: CreateGeometry): { cache: NativeCache; created: boolean } {
+  try {
+    return (
+      (g.path === undefined && g.backing === 'memfd' && createMemfd(binding, g.items, g.blocksize, g.maxKeyLength, g.timeout)) ||
+      binding.create(g.items, g.blocksize, g.maxKeyLength, g.timeout, g.path)
+    );
+  } catch (error) {
+    throw fromNative(error);
+  }
+}
+
+/** "items=…, blocksize=…" of what the file holds versus what was asked, or undefined when they agree. */
+function geometryDifference(found: NativeStats, asked: CreateGeometry): string | undefined {
+  if (found.items === asked.items && found.blocksize === asked.blocksize && found.maxKeyLength === asked.maxKeyLength) {
+    return undefined;
+  }
+  return (
+    `items=${found.items}, blocksize=${found.blocksize}, maxKeyLength=${found.maxKeyLength}; ` +
+    `asked for items=${asked.items}, blocksize=${asked.blocksize}, maxKeyLength=${asked.maxKeyLength}`
+  );
 }
 
 function toStats(s: NativeStats): CacheStats {

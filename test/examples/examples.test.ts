@@ -10,6 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { nodeRequest, opensslReconnect, opensslRequest } from '../tls/fixtures/clients';
+import { makeTestCertificate } from '../tls/fixtures/certificate';
 import { childEnv, waitUntil } from '../tls/fixtures/harness';
 
 const EXAMPLES = path.join(__dirname, '..', '..', 'examples');
@@ -52,7 +53,11 @@ t.test('single-process.js resumes from its private cache', async (t) => {
 t.test('masterless.js: two processes with different arguments share sessions through the file', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-shm-cache-masterless-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const env = { TLS_SHM_CACHE_PATH: path.join(dir, 'sessions.cache') };
+  // One application: both processes serve the same certificate (the session
+  // ID context depends on it, so processes with different ones share nothing).
+  const cert = makeTestCertificate();
+  t.teardown(cert.cleanup);
+  const env = { TLS_SHM_CACHE_PATH: path.join(dir, 'sessions.cache'), TLS_CERT: cert.certPath, TLS_KEY: cert.keyPath };
   const a = await start(t, 'masterless.js', env);
   const b = await start(t, 'masterless.js', env, ['--another-argument']);
   const file = path.join(dir, 'session.pem');
