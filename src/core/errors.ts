@@ -19,7 +19,8 @@ export type TlsShmCacheErrorCode =
   | 'ERR_TLS_SHM_INVALID' // the native layer refused an argument (a backstop)
   | 'ERR_TLS_SHM_CLOSED' // the cache was closed
   | 'ERR_TLS_SHM_NO_PRIMARY' // a cluster worker found no cache set up by its primary
-  | 'ERR_TLS_SHM_NAMESPACE_IN_USE'; // two servers attached with one namespace
+  | 'ERR_TLS_SHM_NAMESPACE_IN_USE' // two servers attached with one namespace
+  | 'ERR_TLS_SHM_CRASH_LOOP'; // runCluster: a worker kept crashing; the runner stopped
 
 const marker = Symbol.for('tls-shm-cache.error');
 
