@@ -285,19 +285,31 @@ export function readProxyHeader(socket: net.Socket, timeoutMs: number): Promise<
   return new Promise((resolve, reject) => {
     let received: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => fail(new Error(`no PROXY header within ${timeoutMs} ms`)), timeoutMs);
-    /** Stops reading: listeners off, stream paused, and the handle itself stopped. */
-    const stop = () => {
+    /** Stops reading: listeners off, stream paused; returns what the stream still buffered. */
+    const stop = (): Buffer[] => {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('error', onError);
       socket.off('end', onEnd);
       socket.pause();
-      // pause() alone lets libuv keep reading into the stream's buffer; stop the handle itself.
+      // Anything the stream buffered beyond the last chunk (none in flowing
+      // mode, but be exact). read() may restart the handle's reads, so the
+      // handle is stopped only after it.
+      const buffered: Buffer[] = [];
+      let more: Buffer | null;
+      while (socket.readableLength > 0 && (more = socket.read() as Buffer | null) !== null) buffered.push(more);
+      // pause() alone lets libuv keep reading into the stream's buffer, and
+      // bytes this process reads once the socket is sent are dropped (the
+      // sending side's handle reads into a no-op): stop the handle itself,
+      // and keep the stream from restarting it (its read-ahead on the next
+      // tick would, and the send may wait for the previous hand-off's ack).
       const handle = (socket as net.Socket & { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
+      (socket as net.Socket & { _read: () => void })._read = () => undefined;
       if (handle?.readStop) {
         handle.reading = false;
         handle.readStop();
       }
+      return buffered;
     };
     const fail = (error: Error) => {
       stop();
@@ -314,12 +326,8 @@ export function readProxyHeader(socket: net.Socket, timeoutMs: number): Promise<
         fail(new Error(parsed.reason));
         return;
       }
-      stop();
-      // Anything the stream buffered beyond this chunk (none in flowing mode, but be exact).
-      let rest = received.subarray(parsed.length);
-      let more: Buffer | null;
-      while ((more = socket.read() as Buffer | null) !== null) rest = Buffer.concat([rest, more]);
-      resolve({ client: parsed.source, head: Buffer.from(rest) });
+      const buffered = stop();
+      resolve({ client: parsed.source, head: Buffer.concat([received.subarray(parsed.length), ...buffered]) });
     };
     const onError = (error: Error) => fail(error);
     const onEnd = () => fail(new Error('the connection ended before its PROXY header was complete'));

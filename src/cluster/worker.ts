@@ -62,12 +62,19 @@ export async function runWorker(init: InitFunction, o: ResolvedClusterOptions): 
         return;
       }
       if (message.client) rememberClientAddress(handle, message.client);
-      // What the primary read after the PROXY header (often the whole ClientHello).
-      // It must be in the socket's buffer before the server wraps it: a TLS
-      // server feeds buffered bytes to OpenSSL first, then reads the handle.
-      if (message.head) handle.unshift(Buffer.from(message.head, 'base64'));
-      server.emit('connection', handle);
-      handle.resume();
+      if (message.head) {
+        // What the primary read after the PROXY header (often the whole
+        // ClientHello). It goes back into the socket's buffer before the
+        // server wraps it: on the next tick a TLS server feeds buffered bytes
+        // to OpenSSL (tls_wrap's initRead), then reads the handle. No
+        // resume() here: a flowing socket would emit those bytes as 'data'
+        // first, to nobody, and the handshake would hang.
+        handle.unshift(Buffer.from(message.head, 'base64'));
+        server.emit('connection', handle);
+      } else {
+        server.emit('connection', handle);
+        handle.resume();
+      }
     } else if (isMessage(message, SHUTDOWN)) {
       if (closing) return;
       closing = true;
