@@ -95,8 +95,11 @@ export interface ClusterOptions {
    */
   hardShutdownDelay?: number;
   /**
-   * Signals that start a graceful shutdown of the primary (default
+   * Signals that start a graceful shutdown of the primary, which then raises
+   * the signal again to end itself as the signal would have (default
    * `['SIGINT', 'SIGTERM']`; `[]` to handle them yourself and call close()).
+   * Workers ignore these signals (Ctrl-C reaches them too): the primary
+   * drives their shutdown.
    */
   shutdownSignals?: NodeJS.Signals[];
   /**

@@ -214,8 +214,10 @@ export async function runPrimary(o: ResolvedClusterOptions): Promise<ClusterPrim
   for (const signal of o.shutdownSignals) {
     const handler = () => {
       void close().then(() => {
-        // Nobody else listens: end the process as the signal would have.
-        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+        // End the process as the signal would have (our handlers are off by
+        // now, so the default action applies unless the app listens too).
+        // Apps that want to outlive the signal pass shutdownSignals: [].
+        process.kill(process.pid, signal);
       });
     };
     signalHandlers.set(signal, handler);
