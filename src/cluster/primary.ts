@@ -77,7 +77,9 @@ export async function runPrimary(o: ResolvedClusterOptions): Promise<ClusterPrim
     const env: Record<string, string> = { [MODE_ENV]: mode };
     for (const [name, value] of Object.entries(extra)) if (value !== undefined) env[name] = String(value);
     env[WORKER_INDEX_ENV] = String(slot.index);
-    if (mode === 'none') env[LISTEN_ENV] = JSON.stringify({ port: address?.port ?? o.port, host: o.host, ipv6Only: o.ipv6Only, backlog: o.backlog });
+    // Port 0 as given: Node's cluster hands every worker that listens on
+    // (host, 0) the same handle, so all share the port the first one got.
+    if (mode === 'none') env[LISTEN_ENV] = JSON.stringify({ port: o.port, host: o.host, ipv6Only: o.ipv6Only, backlog: o.backlog });
     const worker = cluster.fork(env);
     slot.worker = worker;
     slot.ready = false;
@@ -89,7 +91,7 @@ export async function runPrimary(o: ResolvedClusterOptions): Promise<ClusterPrim
       if (slots.every((s) => s.ready)) startup?.resolve();
     });
     worker.on('listening', (where: { address: string | null; port: number; addressType: number | string }) => {
-      if (mode === 'none' && !address) address = { address: where.address ?? '::', port: where.port, family: where.addressType === 4 ? 'IPv4' : 'IPv6' };
+      if (mode === 'none' && !address) address = { address: where.address ?? (where.addressType === 6 ? '::' : '0.0.0.0'), port: where.port, family: where.addressType === 6 ? 'IPv6' : 'IPv4' };
     });
     worker.on('exit', (code, signal) => {
       if (slot.worker !== worker) return;
@@ -112,7 +114,11 @@ export async function runPrimary(o: ResolvedClusterOptions): Promise<ClusterPrim
         );
         log.error(error.message);
         void shutdown().then(() => {
-          startup?.reject(error);
+          if (startup) {
+            // runCluster() itself rejects: nobody holds `done` yet.
+            done.catch(() => undefined);
+            startup.reject(error);
+          }
           rejectDone(error);
         });
         return;
@@ -241,22 +247,8 @@ export async function runPrimary(o: ResolvedClusterOptions): Promise<ClusterPrim
       listening.on('error', (error) => (o.errorHandler ? o.errorHandler(error) : log.error(`listening socket: ${error.message}`)));
       for (const slot of slots) fork(slot);
     } else {
-      // Node's cluster: workers listen on one shared port. The first worker
-      // picks it when port is 0; the others are forked with that port.
-      fork(slots[0]);
-      await new Promise<void>((resolve, reject) => {
-        const check = setInterval(() => {
-          if (address || closing) {
-            clearInterval(check);
-            resolve();
-          }
-        }, 10);
-        started.catch((error) => {
-          clearInterval(check);
-          reject(error);
-        });
-      });
-      for (const slot of slots.slice(1)) fork(slot);
+      // Node's cluster: the workers listen on one shared port themselves.
+      for (const slot of slots) fork(slot);
     }
     await started;
   } catch (error) {
@@ -267,7 +259,7 @@ export async function runPrimary(o: ResolvedClusterOptions): Promise<ClusterPrim
 
   return {
     role: 'primary',
-    address: address!,
+    address: address ?? { address: o.host ?? '::', port: o.port, family: 'IPv6' },
     shared,
     workers: () => slots.map((s) => ({ index: s.index, pid: s.worker?.process.pid, ready: s.ready })),
     close,
