@@ -16,6 +16,8 @@ function rendererFor(result) {
       return require('../micro/render');
     case 'tls':
       return require('../tls/render');
+    case 'hash':
+      return require('../hash/render');
     default:
       throw new Error(`unknown benchmark kind '${result.benchmark}'`);
   }
