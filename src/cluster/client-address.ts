@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import type { ProxiedAddress } from './proxy-protocol';
+import { routingAddress } from './rendezvous';
 
 const addresses = new WeakMap<net.Socket, ProxiedAddress>();
 
@@ -22,7 +23,8 @@ export function rememberClientAddress(socket: net.Socket, address: ProxiedAddres
  *
  * @param socket `req.socket` of an http/https request, the `tls.TLSSocket`
  *   of a 'secureConnection', or a plain `net.Socket`.
- * @returns `{ address, port, family }`, or undefined when the socket is
+ * @returns `{ address, port, family }` (an IPv4 client of a dual-stack
+ *   listener as plain IPv4, not `::ffff:a.b.c.d`), or undefined when the socket is
  *   closed and no PROXY address was recorded.
  */
 export function clientAddress(socket: net.Socket): ProxiedAddress | undefined {
@@ -38,5 +40,7 @@ export function clientAddress(socket: net.Socket): ProxiedAddress | undefined {
   }
   const { remoteAddress, remotePort, remoteFamily } = socket;
   if (remoteAddress === undefined || remotePort === undefined) return undefined;
-  return { address: remoteAddress, port: remotePort, family: remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
+  // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d: report it as the IPv4 address it is.
+  const address = routingAddress(remoteAddress);
+  return { address, port: remotePort, family: address === remoteAddress && remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4' };
 }
