@@ -22,7 +22,8 @@ export function rememberClientAddress(socket: net.Socket, address: ProxiedAddres
  * one), else the socket's own peer.
  *
  * @param socket `req.socket` of an http/https request, the `tls.TLSSocket`
- *   of a 'secureConnection', or a plain `net.Socket`.
+ *   of a 'secureConnection', a plain `net.Socket`, or an HTTP/2 request's
+ *   `req.socket` / `stream.session.socket`.
  * @returns `{ address, port, family }` (an IPv4 client of a dual-stack
  *   listener as plain IPv4, not `::ffff:a.b.c.d`), or undefined when the socket is
  *   closed and no PROXY address was recorded.

@@ -6,7 +6,9 @@
  * the same read: the worker's TLS stack sees the handshake only if the
  * primary passes on the bytes it read past the header.
  */
+import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import t from 'tap';
 import type { Test } from 'tap';
 import { buildProxyHeader, parseProxyHeader } from '../../src/cluster/proxy-protocol';
@@ -108,4 +110,22 @@ t.test('plain HTTP behind PROXY v2: the bytes after the header reach the HTTP pa
   const port = await relay(t, runner.port, [{ version: 2, source }, { version: 1, source }]);
   t.same((await info(port, { plain: true })).client, source, 'v2');
   t.same((await info(port, { plain: true })).client, source, 'v1');
+});
+
+t.test('HTTP/2 behind PROXY v2: clientAddress(req.socket) gives the header\'s client', async (t) => {
+  const runner = await startRunner(t, cert, { http2: true, options: { workers: 2, proxyProtocol: true } });
+  const source: ProxiedAddress = { address: '203.0.113.77', port: 7000, family: 'IPv4' };
+  const port = await relay(t, runner.port, [{ version: 2, source }]);
+  const session = http2.connect('https://localhost', {
+    createConnection: () => tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ALPNProtocols: ['h2'], rejectUnauthorized: false }),
+  });
+  t.teardown(() => session.close());
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = session.request({ ':path': '/info' });
+    let data = '';
+    req.on('data', (chunk: Buffer) => (data += chunk.toString()));
+    req.on('end', () => resolve(data));
+    req.on('error', reject);
+  });
+  t.same(JSON.parse(body).client, source);
 });
