@@ -129,3 +129,58 @@ t.test('HTTP/2 behind PROXY v2: clientAddress(req.socket) gives the header\'s cl
   });
   t.same(JSON.parse(body).client, source);
 });
+
+t.test('control: a naive primary that unshift()s the bytes after the header and sends the socket loses the ClientHello', async (t) => {
+  // A worker as sticky balancers write them: emit the handed socket into a TLS server.
+  const { fork } = await import('node:child_process');
+  const workerCode = `
+    const tls = require('node:tls');
+    const fs = require('node:fs');
+    const server = tls.createServer({ key: fs.readFileSync(process.argv[1]), cert: fs.readFileSync(process.argv[2]) }, (s) => s.end('hello'));
+    process.on('message', (m, socket) => { if (m === 'conn' && socket) { server.emit('connection', socket); socket.resume(); } });
+    process.send('ready');`;
+  const worker = fork('-e', [workerCode, cert.keyPath, cert.certPath], { execArgv: [], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] } as never);
+  t.teardown(() => worker.kill('SIGKILL'));
+  await new Promise((resolve) => worker.once('message', resolve));
+  // The naive primary: reads the first chunk, unshift()s what follows the header, sends the socket.
+  const naive = net.createServer({ pauseOnConnect: true }, (socket) => {
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      const parsed = parseProxyHeader(chunk);
+      if (parsed.state !== 'done') return socket.destroy();
+      socket.unshift(chunk.subarray(parsed.length));
+      worker.send('conn', socket);
+    });
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => naive.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => naive.close());
+  const port = await relay(t, (naive.address() as net.AddressInfo).port, [{ version: 2, source: { address: '198.51.100.1', port: 1, family: 'IPv4' } }]);
+  // The same worker behind a primary that reads nothing: the handshake works (the worker is fine).
+  const plain = net.createServer({ pauseOnConnect: true }, (socket) => worker.send('conn', socket));
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => plain.close());
+  t.equal(await handshake((plain.address() as net.AddressInfo).port), 'handshake', 'without a header, the same worker completes the handshake');
+  const outcome = await handshake(port);
+  t.not(outcome, 'handshake', `the ClientHello stayed in the primary's buffer (${outcome}); the runner's PROXY tests above pass the same traffic`);
+});
+
+function handshake(port: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false });
+    // Generous: the handshake over loopback takes milliseconds when the ClientHello arrives.
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve('no handshake');
+    }, 10000);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve('handshake');
+    });
+    socket.once('error', () => {
+      clearTimeout(timer);
+      resolve('error');
+    });
+  });
+}
