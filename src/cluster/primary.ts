@@ -15,6 +15,9 @@ import type { ResolvedClusterOptions } from './options';
 import { parseProxyHeader, ProxiedAddress, V2_MAX_LENGTH } from './proxy-protocol';
 import { Rendezvous, routingAddress } from './rendezvous';
 
+/** Connections held while no worker is ready; more are closed. */
+const MAX_WAITING = 1024;
+
 /** One worker index and the process that currently holds it. */
 interface Slot {
   index: number;
@@ -89,6 +92,7 @@ export async function runPrimary(o: ResolvedClusterOptions): Promise<ClusterPrim
       slot.ready = true;
       log.info(`worker ${slot.index} ready (pid ${worker.process.pid})`);
       if (slots.every((s) => s.ready)) startup?.resolve();
+      flushWaiting();
     });
     worker.on('listening', (where: { address: string | null; port: number; addressType: number | string }) => {
       if (mode === 'none' && !address) address = { address: where.address ?? (where.addressType === 6 ? '::' : '0.0.0.0'), port: where.port, family: where.addressType === 6 ? 'IPv6' : 'IPv4' };
@@ -151,11 +155,24 @@ export async function runPrimary(o: ResolvedClusterOptions): Promise<ClusterPrim
     }
   };
 
+  /** Connections that came while no worker was ready (at startup, or all respawning): served by the next ready one. */
+  const waiting: [net.Socket, ProxiedAddress | undefined, Buffer | undefined][] = [];
+  const flushWaiting = () => {
+    for (const [socket, client, head] of waiting.splice(0)) if (!socket.destroyed) handOff(socket, client, head);
+  };
   const handOff = (socket: net.Socket, client: ProxiedAddress | undefined, head: Buffer | undefined) => {
+    if (closing) {
+      socket.destroy();
+      return;
+    }
     const slot = pickSlot(routingKey(socket, client));
     if (!slot?.worker) {
-      log.warn('no worker is ready; connection closed');
-      socket.destroy();
+      if (waiting.length < MAX_WAITING) {
+        waiting.push([socket, client, head]);
+      } else {
+        log.warn(`no worker is ready and ${MAX_WAITING} connections already wait; connection closed`);
+        socket.destroy();
+      }
       return;
     }
     const message: ConnectionMessage = { type: CONNECTION };
@@ -189,6 +206,7 @@ export async function runPrimary(o: ResolvedClusterOptions): Promise<ClusterPrim
     closing ??= (async () => {
       log.info('shutting down');
       for (const slot of slots) clearTimeout(slot.respawnTimer);
+      for (const [socket] of waiting.splice(0)) socket.destroy();
       const frontClosed = front ? new Promise<void>((resolve) => front!.close(() => resolve())) : Promise.resolve();
       const exits = slots
         .filter((s) => s.worker && !s.worker.isDead())

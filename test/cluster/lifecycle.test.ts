@@ -1,8 +1,7 @@
 /**
- * The runner's life: graceful shutdown finishes a slow request, a request
+ * The runner's end: graceful shutdown finishes a slow request, a request
  * still running past hardShutdownDelay is cut, SIGINT to the primary leaves
- * no process and no /dev/shm segment, a crash loop stops with a clear error,
- * IPv6 (::1) with an async init().
+ * no process and no /dev/shm segment. (Start and respawn: startup.test.ts.)
  */
 import fs from 'node:fs';
 import tls from 'node:tls';
@@ -80,22 +79,4 @@ t.test('SIGINT to the primary: no process and no /dev/shm segment is left', asyn
   await waitUntil(() => pids.every((pid) => !alive(pid)), 'the workers to be gone', 10000);
   t.pass('no worker process is left');
   t.notOk(fs.existsSync(segment), 'the segment was removed');
-});
-
-t.test('a worker whose init() always throws stops the runner with ERR_TLS_SHM_CRASH_LOOP', async (t) => {
-  const error = await startRunner(t, cert, { initThrows: true, options: { workers: 2, crashLimit: 3, respawnDelay: 20 } }).then(
-    () => undefined,
-    (e: Error & { code?: string }) => e,
-  );
-  t.equal(error?.code, 'ERR_TLS_SHM_CRASH_LOOP', error?.message ?? 'runCluster did not fail');
-  t.match(error?.message, /exited 3 times/);
-});
-
-t.test('IPv6 (::1) and an async init()', async (t) => {
-  const runner = await startRunner(t, cert, { initDelay: 500, options: { workers: 2, host: '::1' } });
-  const r = await info(runner.port, { host: '::1' });
-  t.equal(r.client.family, 'IPv6');
-  t.equal(r.client.address, '::1', 'the app sees the IPv6 client');
-  const again = await info(runner.port, { host: '::1' });
-  t.equal(again.index, r.index, 'the same IPv6 client reaches the same worker');
 });
