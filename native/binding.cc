@@ -6,6 +6,8 @@
 
 #if defined(__linux__)
 
+#include <string.h>
+
 #include <memory>
 #include <set>
 #include <string>
@@ -79,8 +81,9 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
                            InstanceMethod<&NativeCache::Sweep>("sweep"),
                            InstanceMethod<&NativeCache::Stats>("stats"),
                            InstanceMethod<&NativeCache::Count>("count"),
-                           InstanceMethod<&NativeCache::SetTicketKey>("setTicketKey"),
-                           InstanceMethod<&NativeCache::TicketKey>("ticketKey"),
+                           InstanceMethod<&NativeCache::SetTicketRing>("setTicketRing"),
+                           InstanceMethod<&NativeCache::RotateTicketRing>("rotateTicketRing"),
+                           InstanceMethod<&NativeCache::TicketRing>("ticketRing"),
                            InstanceMethod<&NativeCache::TicketGeneration>("ticketGeneration"),
                            InstanceMethod<&NativeCache::AcquireLease>("acquireLease"),
                            InstanceMethod<&NativeCache::ReleaseLease>("releaseLease"),
@@ -244,8 +247,10 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     Napi::Float64Array counters = Napi::Float64Array::New(env, tlsshm::kCounters);
     for (uint32_t i = 0; i < tlsshm::kCounters; ++i) counters[i] = double(totals.counters[i]);
     uint64_t ticket_set_at = 0;
-    uint8_t discard[tlsshm::kTicketKeyBytes];
-    uint64_t generation = cache_->TicketKey(discard, &ticket_set_at);
+    uint32_t ticket_present = 0;
+    uint8_t discard[tlsshm::kTicketRingBytes];
+    uint64_t generation = cache_->TicketRing(discard, &ticket_present, &ticket_set_at);
+    explicit_bzero(discard, sizeof discard);
     Napi::Object out = Napi::Object::New(env);
     out.Set("counters", counters);
     out.Set("attached", double(totals.attached));
@@ -258,6 +263,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     out.Set("createdAtMs", double(h.created_at_ms));
     out.Set("ticketGeneration", double(generation));
     out.Set("ticketSetAtMs", double(ticket_set_at));
+    out.Set("ticketPresent", double(ticket_present));
     out.Set("leasePid", double(cache_->LeaseHolder()));
     out.Set("handle", cache_->segment().handle());
     return out;
@@ -274,29 +280,49 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     return env.Undefined();
   }
 
-  Napi::Value SetTicketKey(const Napi::CallbackInfo& info) {
+  // setTicketRing(ring: 256-byte Buffer, present: bit mask) -> generation, 0 if the lock failed
+  Napi::Value SetTicketRing(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
-    const uint8_t* key;
+    const uint8_t* ring;
     size_t length;
-    if (!BytesOf(info[0], &key, &length) || length != tlsshm::kTicketKeyBytes) {
-      return ThrowType(env, "ticket key must be a 48-byte Buffer");
+    uint32_t present;
+    if (!BytesOf(info[0], &ring, &length) || length != tlsshm::kTicketRingBytes) {
+      return ThrowType(env, "ticket ring must be a 256-byte Buffer");
     }
-    return Napi::Boolean::New(env, cache_->SetTicketKey(key, tlsshm::NowMs()));
+    if (!Uint32Of(info[1], &present) || present >= (1u << tlsshm::kTicketRingKeys)) {
+      return ThrowType(env, "present must be a mask of ring slots");
+    }
+    return Napi::Number::New(env, double(cache_->SetTicketRing(ring, present, tlsshm::NowMs())));
   }
 
-  // ticketKey() -> { generation, key } or undefined while there is none
-  Napi::Value TicketKey(const Napi::CallbackInfo& info) {
+  // rotateTicketRing(fresh: 128-byte Buffer) -> generation, 0 if the lock failed
+  Napi::Value RotateTicketRing(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
-    uint8_t key[tlsshm::kTicketKeyBytes];
+    const uint8_t* fresh;
+    size_t length;
+    if (!BytesOf(info[0], &fresh, &length) || length != 2 * tlsshm::kTicketRecordBytes) {
+      return ThrowType(env, "fresh keys must be a 128-byte Buffer");
+    }
+    return Napi::Number::New(env, double(cache_->RotateTicketRing(fresh, tlsshm::NowMs())));
+  }
+
+  // ticketRing() -> { generation, setAtMs, present, ring } or undefined while there is none
+  Napi::Value TicketRing(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint8_t ring[tlsshm::kTicketRingBytes];
     uint64_t set_at = 0;
-    uint64_t generation = cache_->TicketKey(key, &set_at);
+    uint32_t present = 0;
+    uint64_t generation = cache_->TicketRing(ring, &present, &set_at);
     if (generation == 0) return env.Undefined();
     Napi::Object out = Napi::Object::New(env);
     out.Set("generation", double(generation));
     out.Set("setAtMs", double(set_at));
-    out.Set("key", Napi::Buffer<uint8_t>::Copy(env, key, sizeof key));
+    out.Set("present", double(present));
+    out.Set("ring", Napi::Buffer<uint8_t>::Copy(env, ring, sizeof ring));
+    explicit_bzero(ring, sizeof ring);
     return out;
   }
 
@@ -391,6 +417,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("layoutVersion", Napi::Number::New(env, tlsshm::kLayoutVersion));
   exports.Set("counterSlots", Napi::Number::New(env, tlsshm::kCounters));
+  exports.Set("headerBytes", Napi::Number::New(env, double(sizeof(tlsshm::Header))));
   return exports;
 }
 

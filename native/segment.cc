@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "atomics.h"
+#include "cache.h"
 #include "lock.h"
 #include "slots.h"
 
@@ -457,14 +458,10 @@ void Segment::ResetVolatileState() {
   h->lease_pid = 0;
   h->lease_renewed_ms = 0;
   Table(*this).Rebuild();
-  // A ticket key rotation cut short, as in Table's recovery after a dead
-  // writer (the re-initialised mutex will not report EOWNERDEAD): left odd,
-  // readers would never see a key again and every later rotation would keep
-  // the sequence odd. Publish what is there as a new generation.
-  if ((h->ticket_seq & 1) != 0) {
-    h->ticket_generation += 1;
-    h->ticket_seq += 1;
-  }
+  // A ticket ring rotation cut short, as in Table's recovery after a dead
+  // writer (the re-initialised mutex will not report EOWNERDEAD): fresh keys,
+  // never the torn bytes (cache.h).
+  RepairTicketRing(h);
 }
 
 void Segment::Unlink() {

@@ -1,6 +1,7 @@
 #include "slots.h"
 
 #include "atomics.h"
+#include "cache.h"
 #include "segment.h"
 #include "siphash.h"
 
@@ -73,13 +74,8 @@ void Table::Rebuild() {
 void Table::RecoverAfterDeadWriter(void* table) {
   Table* t = static_cast<Table*>(table);
   t->Rebuild();
-  // A ticket key update cut short: any 48 secret bytes are a valid key, so
-  // publish what is there as a new generation and every process re-applies it.
-  Header* h = t->header_;
-  if ((h->ticket_seq & 1) != 0) {
-    StoreRelaxed(h->ticket_generation, h->ticket_generation + 1);
-    StoreRelease(h->ticket_seq, h->ticket_seq + 1);
-  }
+  // A ticket ring update cut short: fresh keys, never the torn bytes (cache.h).
+  RepairTicketRing(t->header_);
   t->Count(kRecoveries);
 }
 

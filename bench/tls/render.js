@@ -47,6 +47,39 @@ function targets(result) {
           }
         }
       }
+      // Issue 11: the ring callback against the single-key path (and renewal's cost), same run.
+      if (has('shm') && has('shm-single')) {
+        for (const client of ['tls13-ticket', 'tls12-ticket', 'tls13-single']) {
+          if (!p.clients.includes(client)) continue;
+          const ring = cellOf(result, 'shm', balancer, client, c);
+          const single = cellOf(result, 'shm-single', balancer, client, c);
+          if (!ring || !single) continue;
+          const ratio = ring.handshakesPerSec / single.handshakesPerSec;
+          const cpu = ring.cpuUsPerHandshake && single.cpuUsPerHandshake ? signed(ring.cpuUsPerHandshake / single.cpuUsPerHandshake - 1) : '–';
+          const shown = `${times(ratio)} of single-key; server CPU per handshake ${cpu}; resumed ${pct(ring.resumption)} vs ${pct(single.resumption)}`;
+          if (client === 'tls13-single') {
+            rows.push({
+              name: `${result.labels.clients[client]}, ${where}: with the ring, resumption and handshakes/s rise over single-key`,
+              shown,
+              met: ring.resumption > single.resumption && ratio > 1,
+            });
+          } else {
+            rows.push({ name: `${result.labels.clients[client]}, ${where}: the ring callback costs ≤ 2 % of handshakes/s against single-key`, shown, met: ratio >= 0.98 });
+          }
+        }
+      }
+      if (has('shm') && has('shm-norenew') && p.clients.includes('tls12-ticket')) {
+        const renew = cellOf(result, 'shm', balancer, 'tls12-ticket', c);
+        const keep = cellOf(result, 'shm-norenew', balancer, 'tls12-ticket', c);
+        if (renew && keep) {
+          const cpu = renew.cpuUsPerHandshake && keep.cpuUsPerHandshake ? signed(renew.cpuUsPerHandshake / keep.cpuUsPerHandshake - 1) : '–';
+          rows.push({
+            name: `TLS 1.2 tickets, ${where}: what renewing every ticket costs (ring renewing vs not)`,
+            shown: `${signed(renew.handshakesPerSec / keep.handshakesPerSec - 1)} handshakes/s, server CPU per handshake ${cpu}`,
+            met: undefined,
+          });
+        }
+      }
     }
   }
   return rows;
@@ -85,7 +118,7 @@ function markdown(result, { svgFile } = {}) {
       md += table(header, rows) + '\n';
     }
   }
-  md += `## Targets (issue 5)\n\n`;
+  md += `## Targets (issues 5 and 11)\n\n`;
   md += table(['target', 'measured', 'met'], targets(result).map((t) => [t.name, t.shown, t.met === undefined ? 'not measured' : t.met ? 'yes' : '**no**']));
   md += `\nHow: ${result.method}\n`;
   const idles = result.cells.map((c) => c.idleBefore).filter((x) => typeof x === 'number').sort((a, b) => a - b);

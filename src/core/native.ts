@@ -19,6 +19,8 @@ export interface NativeStats {
   createdAtMs: number;
   ticketGeneration: number;
   ticketSetAtMs: number;
+  /** Bit i set: slot i of the ticket key ring holds a key. */
+  ticketPresent: number;
   leasePid: number;
   handle: string;
 }
@@ -41,8 +43,11 @@ export interface NativeCache {
   sweep(): number;
   stats(): NativeStats;
   count(counter: number, n: number): void;
-  setTicketKey(key: Uint8Array): boolean;
-  ticketKey(): { generation: number; setAtMs: number; key: Buffer } | undefined;
+  /** Replaces the ticket key ring (256 bytes, 4 records of name16/hmac32/aes16); returns the generation, 0 if the lock failed. */
+  setTicketRing(ring: Uint8Array, present: number): number;
+  /** One rotation with two fresh 64-byte records; returns the generation, 0 if the lock failed. */
+  rotateTicketRing(fresh: Uint8Array): number;
+  ticketRing(): { generation: number; setAtMs: number; present: number; ring: Buffer } | undefined;
   ticketGeneration(): number;
   acquireLease(staleMs: number): boolean;
   releaseLease(): void;
@@ -61,6 +66,8 @@ export interface NativeBinding {
   open(handle: string): NativeCache;
   layoutVersion: number;
   counterSlots: number;
+  /** sizeof(Header) in native/layout.h. */
+  headerBytes: number;
   unsupported?: string;
 }
 

@@ -88,12 +88,23 @@ export interface StatsDocument {
     seconds: number;
   };
   ticketKey: {
-    /** Generation of the cluster's session-ticket key; 0 = none (Node's own per-process keys). */
+    /** Generation of the cluster's ring of session-ticket keys; 0 = none (Node's own per-process keys). */
     generation: number;
-    /** Seconds since the current key was made; null when there is none. */
+    /** Seconds since the ring last changed (rotation or key file load); null when there is none. */
     ageSeconds: number | null;
-    /** Times a server (re)applied the key from the segment. */
+    /** Times a server (re)applied the ring from the segment. */
     applied: number;
+    /** Keys in the ring (next, current, previous: 3 once rotated twice). */
+    keys: number;
+    /**
+     * `ring`: servers use the ticket key callback (every key of the ring decrypts);
+     * `single-key`: a runtime without it, one key through setTicketKeys; `none`: no server yet.
+     */
+    mode: 'ring' | 'single-key' | 'none';
+    /** Tickets decrypted and renewed (a fresh ticket issued). */
+    renewed: number;
+    /** Tickets under a key in no ring: full handshakes. */
+    unknownKey: number;
   };
   /** Handshakes by TLS version and outcome. */
   handshakes: Record<TlsVersion, HandshakeRow>;
@@ -170,6 +181,10 @@ export function buildStatsDocument(stats: CacheStats, now: number = Date.now()):
       generation: stats.ticketKey.generation,
       ageSeconds: stats.ticketKey.ageSeconds === null ? null : round(stats.ticketKey.ageSeconds, 3),
       applied: stats.ticketKey.applied,
+      keys: stats.ticketKey.keys,
+      mode: stats.ticketKey.mode,
+      renewed: stats.ticketKey.renewed,
+      unknownKey: stats.ticketKey.unknownKey,
     },
     handshakes,
     handshakeTotals: handshakeRow(sums),

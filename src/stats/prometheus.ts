@@ -172,9 +172,33 @@ export const METRIC_FAMILIES: readonly MetricFamily[] = [
   },
   {
     name: 'tls_shm_cache_ticket_key_applied_total',
-    help: 'Times a server applied the cluster session-ticket key.',
+    help: 'Times a server applied the cluster session-ticket key ring.',
     type: 'counter',
     samples: (d) => one(d.ticketKey.applied),
+  },
+  {
+    name: 'tls_shm_cache_ticket_keys',
+    help: 'Keys in the session-ticket key ring (next, current, previous).',
+    type: 'gauge',
+    samples: (d) => one(d.ticketKey.keys ?? 0),
+  },
+  {
+    name: 'tls_shm_cache_ticket_mode',
+    help: 'How servers use the ticket key ring: ring (ticket key callback, every key decrypts) or single-key (setTicketKeys fallback); 1 for the mode in use.',
+    type: 'gauge',
+    samples: (d) => (['ring', 'single-key', 'none'] as const).map((mode) => ({ labels: { mode }, value: d.ticketKey.mode === mode ? 1 : 0 })),
+  },
+  {
+    name: 'tls_shm_cache_tickets_renewed_total',
+    help: 'Tickets decrypted and renewed: the client received a fresh ticket.',
+    type: 'counter',
+    samples: (d) => one(d.ticketKey.renewed ?? 0),
+  },
+  {
+    name: 'tls_shm_cache_tickets_unknown_key_total',
+    help: 'Tickets under a key in no ring (older than two rotations, or from elsewhere): full handshakes.',
+    type: 'counter',
+    samples: (d) => one(d.ticketKey.unknownKey ?? 0),
   },
   {
     name: 'tls_shm_cache_handshakes_total',

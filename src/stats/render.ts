@@ -79,7 +79,15 @@ function ticketKeyText(doc: StatsDocument): string {
   const t = doc.ticketKey;
   if (t.generation === 0) return "none (each process keeps Node's own key)";
   const age = t.ageSeconds === null ? '' : `, age ${formatDuration(t.ageSeconds)}`;
-  return `generation ${t.generation}${age}, applied ${formatCount(t.applied)} times`;
+  const keys = t.keys === undefined ? '' : `, ${t.keys} keys`;
+  return `${ticketModeText(doc)}: generation ${t.generation}${age}${keys}, applied ${formatCount(t.applied)} times`;
+}
+
+/** The ticket mode as the CLI prints it (documents from older servers have none). */
+function ticketModeText(doc: StatsDocument): string {
+  const mode = doc.ticketKey.mode;
+  if (mode === 'single-key') return 'single-key fallback';
+  return mode ?? 'ring';
 }
 
 function stamp(doc: StatsDocument): string {
@@ -112,6 +120,7 @@ export function formatSnapshot(doc: StatsDocument, source: string): string {
     ['recoveries', formatCount(c.recoveries)],
     ['sweeps', `${formatCount(doc.sweep.runs)} (${formatSeconds(doc.sweep.seconds)} in total)`],
     ['ticket key', ticketKeyText(doc)],
+    ['tickets', `${formatCount(doc.ticketKey.renewed ?? 0)} renewed, ${formatCount(doc.ticketKey.unknownKey ?? 0)} under unknown keys`],
   ]);
   const row = (name: string, r: HandshakeRow) => [
     name,
@@ -179,7 +188,7 @@ export function formatLive(cur: StatsDocument, prev: StatsDocument | undefined, 
     `items ${formatCount(cap.used)}/${formatCount(cap.items)} (${formatPercent(cap.usedRatio)})   ` +
     (cur.ticketKey.generation === 0
       ? 'ticket key: none'
-      : `ticket key gen ${cur.ticketKey.generation}` +
+      : `tickets ${ticketModeText(cur)} gen ${cur.ticketKey.generation}` +
         (cur.ticketKey.ageSeconds === null ? '' : ` (${formatDuration(cur.ticketKey.ageSeconds)})`));
 
   const counters = columns(

@@ -30,7 +30,7 @@ import {
 } from './session-id-context';
 import { SharedCache } from '../core/shared-cache';
 import { startStatsServer, StatsServer } from '../stats/server';
-import { TicketKeyFollower } from './ticket-keys';
+import { followTicketKeys } from './ticket-keys';
 import {
   MAINTAINED_CACHE_OPTIONS,
   MaintainedCacheOptions,
@@ -213,7 +213,7 @@ function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCach
   const segment = acquireSegment(key, () =>
     openMaintained(SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout, path: o.path }), o),
   );
-  return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
+  return { key, segment, mode, sharedTickets: o.rotateMs !== null || o.ticketKeys !== undefined, maxTtl: o.timeout };
 }
 
 function openPrimaryCache(handle: string): SharedCache {
@@ -261,7 +261,7 @@ function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSe
   };
   let maintenance: Maintenance;
   try {
-    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs, onLeaseChange }).start();
+    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs, ticketKeys: o.ticketKeys, onLeaseChange }).start();
   } catch (error) {
     cache.close();
     throw error;
@@ -279,7 +279,8 @@ type SetSecureContext = (this: tls.Server, options: tls.SecureContextOptions) =>
 function install(server: tls.Server, namespace: string, source: SegmentSource): Attachment {
   const { cache } = source.segment;
   const counter = new HandshakeCounter(cache);
-  const follower = source.sharedTickets ? new TicketKeyFollower(server, cache) : undefined;
+  // The ticket key ring: the callback, or one key where the runtime lacks it (ticket-keys.ts).
+  const follower = source.sharedTickets ? followTicketKeys(server, cache) : undefined;
 
   // Session ID context: equal in every process of this namespace (session-id-context.ts).
   const managesContext = usesNodeDefault(server);
@@ -377,7 +378,6 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   server.prependListener('connection', onConnection);
   server.on('listening', onListening);
   server.setSecureContext = wrappedSetSecureContext;
-  follower?.sync(true);
 
   let detached = false;
   return {
@@ -402,6 +402,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
       if (managesContext && (server as tls.Server & { sessionIdContext?: string }).sessionIdContext === sharedContext) {
         applySessionIdContext(server, nodeDefaultSessionIdContext());
       }
+      follower?.stop();
       namespacesInUse.delete(namespace);
       attachments.delete(server);
       releaseSegment(source.key);

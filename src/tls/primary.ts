@@ -25,10 +25,13 @@ export interface SharedCacheSetup {
   /** The statistics endpoint's base URL once it listens; undefined without the `stats` option. */
   readonly statsUrl: Promise<string> | undefined;
   /**
-   * Publishes a new ticket key now (e.g. on SIGHUP, or when a key may have
-   * leaked) instead of waiting for `tickets.rotate`; workers apply it on their
-   * next connection. Returns the new generation. Tickets issued under the old
-   * key cost one full handshake. Throws if set up with `tickets: false`.
+   * Rotates the ticket key ring now (e.g. on SIGHUP) instead of waiting for
+   * `tickets.rotate`: next becomes current, current previous, a fresh next is
+   * made; every server uses it from its next ticket. Tickets under the former
+   * current key still resume (and are renewed); those under the former
+   * previous key cost one full handshake. After a key may have leaked, call it
+   * twice. With `tickets.keys`, re-reads the key files and publishes them.
+   * Returns the ring's new generation. Throws if set up with `tickets: false`.
    */
   rotateTicketKey(): number;
   /**
@@ -78,7 +81,7 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
   let stats: StatsServer | undefined;
   try {
     // The first tick publishes the ticket key before any worker exists.
-    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs }).start();
+    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs, ticketKeys: o.ticketKeys }).start();
     if (o.stats) {
       stats = startStatsServer(() => cache.stats(), o.stats);
       // Reported through statsUrl; a caller that never looks still hears of it.
@@ -90,7 +93,8 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
     cache.close();
     throw error;
   }
-  const previousEnv = writeClusterEnv(cache.handle, o.rotateMs === null ? 'node' : 'shared');
+  const sharedTickets = o.rotateMs !== null || o.ticketKeys !== undefined;
+  const previousEnv = writeClusterEnv(cache.handle, sharedTickets ? 'shared' : 'node');
 
   let closed: Promise<void> | undefined;
   const setup: SharedCacheSetup = {
@@ -98,7 +102,7 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
     stats: () => cache.stats(),
     statsUrl: stats?.ready,
     rotateTicketKey() {
-      if (o.rotateMs === null) {
+      if (!sharedTickets) {
         throw Object.assign(new TypeError('rotateTicketKey: set up with tickets: false, the workers keep Node\'s own keys'), {
           code: 'ERR_INVALID_STATE',
         });

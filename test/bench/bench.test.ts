@@ -111,8 +111,10 @@ t.test('bench:tls runs the whole matrix against a real cluster and records the r
   const run = await runScript(
     t,
     'bench/tls/run.js',
-    // The `sticky` balancer row is checked by bench-sticky.test.ts (this file's time is bounded).
-    ['--workers', '2', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--balancers', 'rr,handoff', '--waitIdle', '0', '--results', dir],
+    // The matrix of issue 5; the ticket ring's cells are checked in the next test, the
+    // `sticky` balancer row by bench-sticky.test.ts (this file's time is bounded).
+    ['--workers', '2', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--waitIdle', '0', '--results', dir,
+      '--stores', 'none,map,ipc,shm', '--clients', 'tls12-id,tls13-ticket', '--balancers', 'rr,handoff'],
     170_000,
   );
   t.equal(run.code, 0, `bench:tls exits 0 (stderr: ${run.stderr.slice(-500)})`);
@@ -140,6 +142,33 @@ t.test('bench:tls runs the whole matrix against a real cluster and records the r
   t.equal(cell('none', 'tls12-id', 'rr', 1).resumption, 0, 'no store, TLS 1.2 without tickets: nothing resumes');
   t.ok(cell('ipc', 'tls12-id', 'rr', 1).resumption > 0.9, 'IPC store, TLS 1.2 without tickets: sessions resume');
   t.ok(cell('shm', 'tls12-id', 'rr', 1).resumption > 0.9, 'shm store, TLS 1.2 without tickets: sessions resume');
+});
+
+t.test('bench:tls measures the ticket ring against the single-key path for ticket clients, with the targets', async (t) => {
+  const dir = tempResults(t);
+  const run = await runScript(
+    t,
+    'bench/tls/run.js',
+    ['--workers', '2', '--duration', '0.6', '--warmup', '0.4', '--concurrency', '1', '--waitIdle', '0', '--results', dir,
+      '--balancers', 'rr', '--stores', 'shm,shm-single', '--clients', 'tls13-ticket,tls12-ticket,tls13-single'],
+    120_000,
+  );
+  t.equal(run.code, 0, `bench:tls exits 0 (stderr: ${run.stderr.slice(-500)})`);
+  const result = checkResultFiles(t, dir, 'tls');
+  const cell = (store: string, client: string) => result.cells.find((c: any) => c.store === store && c.client === client);
+  for (const store of ['shm', 'shm-single']) {
+    for (const client of ['tls13-ticket', 'tls12-ticket', 'tls13-single']) {
+      const c = cell(store, client);
+      t.ok(c && c.handshakes > 0, `${store} / ${client}: measured`);
+      t.equal(c?.clientFailures, 0, `${store} / ${client}: no client failed`);
+    }
+  }
+  // The single-use client tells the two paths apart: it resumes every
+  // connection on the ring, about every other one on the single key.
+  t.ok(cell('shm', 'tls13-single').resumption > 0.9, 'single-use client, ring: resumes (nearly) all');
+  t.ok(cell('shm-single', 'tls13-single').resumption < 0.7, 'single-use client, single key: about half');
+  const md = fs.readFileSync(path.join(dir, 'tls.md'), 'utf8');
+  t.match(md, /the ring callback costs ≤ 2 % of handshakes\/s against single-key/, 'the ring target is in the table');
 });
 
 t.test('bench:report regenerates the markdown and the chart from the json', async (t) => {

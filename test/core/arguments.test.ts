@@ -283,7 +283,7 @@ t.test('the raw native binding called with garbage throws or returns, and never 
   returned('delete(0-length key)', false);
   returned('delete(5000-byte key)', false);
   threw('delete(null)', 'ERR_INVALID_ARG_TYPE');
-  for (const label of ['count(48, 1)', 'count(-1, 1)', 'count(0, 2^32)', 'setTicketKey(47 bytes)', 'setTicketKey(49 bytes)', 'acquireLease(-1)', "acquireLease('1')"]) {
+  for (const label of ['count(48, 1)', 'count(-1, 1)', 'count(0, 2^32)', 'setTicketRing(255 bytes)', 'setTicketRing(257 bytes)', 'setTicketRing(mask 16)', 'setTicketRing(mask -1)', 'setTicketRing(string)', 'rotateTicketRing(127 bytes)', 'rotateTicketRing(null)', 'acquireLease(-1)', "acquireLease('1')"]) {
     threw(label, 'ERR_INVALID_ARG_TYPE');
   }
   threw('new NativeCache()', 'ERR_INVALID_ARG_TYPE');
