@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "cache.h"
 #include "lock.h"
+#include "outbox.h"
 
 namespace {
 
@@ -87,6 +89,8 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
                            InstanceMethod<&NativeCache::TicketGeneration>("ticketGeneration"),
                            InstanceMethod<&NativeCache::AcquireLease>("acquireLease"),
                            InstanceMethod<&NativeCache::ReleaseLease>("releaseLease"),
+                           InstanceMethod<&NativeCache::OutboxHead>("outboxHead"),
+                           InstanceMethod<&NativeCache::DrainOutbox>("drainOutbox"),
                            InstanceMethod<&NativeCache::Unlink>("unlink"),
                            InstanceMethod<&NativeCache::Close>("close"),
                        });
@@ -323,6 +327,43 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     out.Set("present", double(present));
     out.Set("ring", Napi::Buffer<uint8_t>::Copy(env, ring, sizeof ring));
     explicit_bzero(ring, sizeof ring);
+    return out;
+  }
+
+  // outboxHead() -> records appended so far: where a new drainer starts
+  Napi::Value OutboxHead(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    return Napi::Number::New(env, double(tlsshm::OutboxHead(cache_->segment())));
+  }
+
+  // drainOutbox(cursor, maxItems) -> { cursor, lost, stale, items: [[key, value, expiresAtMs], ...] }
+  Napi::Value DrainOutbox(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!info[0].IsNumber()) return ThrowType(env, "cursor must be a number");
+    const double cursor = info[0].As<Napi::Number>().DoubleValue();
+    uint32_t max_items;
+    if (!(cursor >= 0 && cursor <= 9007199254740991.0) || !Uint32Of(info[1], &max_items)) {
+      return ThrowType(env, "cursor must be a safe integer >= 0 and maxItems a 32-bit integer");
+    }
+    tlsshm::DrainResult r = tlsshm::DrainOutbox(cache_->segment(), uint64_t(cursor), max_items, tlsshm::NowMs());
+    Napi::Array items = Napi::Array::New(env, r.items.size());
+    for (uint32_t i = 0; i < r.items.size(); ++i) {
+      const tlsshm::OutboxItem& item = r.items[i];
+      Napi::Array row = Napi::Array::New(env, 3);
+      row.Set(0u, Napi::Buffer<uint8_t>::Copy(env, item.key.data(), item.key.size()));
+      row.Set(1u, Napi::Buffer<uint8_t>::Copy(env, item.value.data(), item.value.size()));
+      row.Set(2u, Napi::Number::New(env, double(item.expires_at_ms)));
+      items.Set(i, row);
+    }
+    // The copies held session secrets: wipe them before the vectors are freed.
+    for (tlsshm::OutboxItem& item : r.items) std::fill(item.value.begin(), item.value.end(), uint8_t{0});
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("cursor", double(r.cursor));
+    out.Set("lost", double(r.lost));
+    out.Set("stale", double(r.stale));
+    out.Set("items", items);
     return out;
   }
 

@@ -9,6 +9,11 @@
 //   uint32 buckets[]  hash index: slot number + 1 of each chain head, 0 = empty
 //   SlotMeta[items]   per-slot metadata followed by the key bytes
 //   blocks[items]     one value block of `blocksize` bytes per slot
+//   Outbox            the last kOutboxBytes: a ring of (slot, seq) records that
+//                     Table::Set appends under the write lock it already holds,
+//                     read by the one process that publishes new sessions to
+//                     the cross-host tier (outbox.h; src/remote/). Its own
+//                     files, so that the table code only gains one call.
 //
 // Links are slot numbers + 1, never pointers, because every process maps the
 // segment at its own address; 0 means "none".
@@ -39,7 +44,7 @@ namespace tlsshm {
 
 constexpr char kMagic[8] = {'T', 'L', 'S', 'S', 'H', 'M', 'C', '\0'};
 // Bump whenever any struct below or the meaning of a field changes.
-constexpr uint32_t kLayoutVersion = 2;  // 2: the ticket key became a ring
+constexpr uint32_t kLayoutVersion = 3;  // 2: the ticket key became a ring; 3: the outbox at the end
 
 constexpr uint32_t kStripes = 128;     // process slots for counters
 constexpr uint32_t kCounters = 48;     // u64 counters per stripe

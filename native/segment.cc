@@ -1,5 +1,7 @@
 #include "segment.h"
 
+#include "outbox.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -160,6 +162,7 @@ Layout ComputeLayout(const Geometry& g) {
   l.meta_offset = AlignUp(l.buckets_offset + 4ull * buckets, kCacheLine);
   l.blocks_offset = AlignUp(l.meta_offset + uint64_t(g.items) * l.meta_stride, kCacheLine);
   l.total_bytes = AlignUp(l.blocks_offset + uint64_t(g.items) * l.block_stride, 4096);
+  l.total_bytes += kOutboxBytes;  // the outbox is the last kOutboxBytes (outbox.h)
   return l;
 }
 

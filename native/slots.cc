@@ -22,6 +22,7 @@ Table::Table(const Segment& segment, uint64_t* counters) {
   bucket_count_ = h->bucket_count;
   meta_stride_ = h->meta_stride;
   block_stride_ = h->block_stride;
+  outbox_ = Outbox(segment.base() + h->total_bytes - kOutboxBytes);
 }
 
 uint64_t Table::Hash(const uint8_t* key, size_t key_length) const {
@@ -256,6 +257,7 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
   if (!replacing) StoreRelaxed(m->next, LoadRelaxed(*Bucket(hash)));
   StoreRelease(m->seq, seq + 2);
   if (!replacing) StoreRelease(*Bucket(hash), link);
+  outbox_.Append(i, seq + 2);
   Unlock();
   Count(kSets);
   if (replacing) Count(kReplaced);

@@ -33,6 +33,14 @@ export const enum SetStatus {
   LockFailed = 3,
 }
 
+/** What drainOutbox copied out: [key, value, expiresAtMs] rows and what it could not. */
+export interface NativeOutboxDrain {
+  cursor: number;
+  lost: number;
+  stale: number;
+  items: [Buffer, Buffer, number][];
+}
+
 export interface NativeCache {
   /** Registers the slab that getInto writes values into (see SharedCache.get). */
   setSlab(slab: Buffer): void;
@@ -51,6 +59,8 @@ export interface NativeCache {
   ticketGeneration(): number;
   acquireLease(staleMs: number): boolean;
   releaseLease(): void;
+  outboxHead(): number;
+  drainOutbox(cursor: number, maxItems: number): NativeOutboxDrain;
   unlink(): void;
   close(): void;
 }

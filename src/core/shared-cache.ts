@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
 import { fromNative, TlsShmCacheError } from './errors';
-import { loadNative, NativeCache, NativeStats, SetStatus } from './native';
+import { loadNative, NativeCache, NativeOutboxDrain, NativeStats, SetStatus } from './native';
 import {
   handshakeCounter,
   HandshakeOutcome,
@@ -153,7 +153,9 @@ export function segmentBytes(items: number, blocksize: number, maxKeyLength = DE
   // glibc and musl; the ticket ring takes 320), then kStripes × sizeof(Stripe) = 128 × 448 bytes.
   const metaOffset = align(HEADER_BYTES + 128 * 448 + 4 * buckets, 64);
   const blocksOffset = align(metaOffset + items * align(32 + maxKeyLength, 8), 64);
-  return align(blocksOffset + items * align(blocksize, 8), 4096);
+  // The outbox (native/outbox.h): a 64-byte head and 16384 8-byte records, in whole pages.
+  const outboxBytes = align(64 + 8 * 16384, 4096);
+  return align(blocksOffset + items * align(blocksize, 8), 4096) + outboxBytes;
 }
 
 export class SharedCache {
@@ -319,6 +321,27 @@ export class SharedCache {
   /** @internal The TLS layer's counters (see counters.ts). */
   count(counter: number, n = 1): void {
     if (!this.#closed) this.#native.count(counter, n);
+  }
+
+  /**
+   * @internal The outbox (native/outbox.h): every set() records its slot in a
+   * ring at the end of the segment; one process (the cross-host publisher)
+   * drains it. outboxHead() is where a new drainer starts.
+   */
+  outboxHead(): number {
+    this.#checkOpen();
+    return this.#native.outboxHead();
+  }
+
+  /**
+   * @internal Copies out the items stored since `cursor` (at most `maxItems`):
+   * key, value (a secret: wipe it when done) and expiry in ms since the epoch.
+   * `lost`: records overwritten before this drain; `stale`: items replaced,
+   * evicted or expired since they were stored.
+   */
+  drainOutbox(cursor: number, maxItems: number): NativeOutboxDrain {
+    this.#checkOpen();
+    return this.#native.drainOutbox(cursor, maxItems);
   }
 
   /**

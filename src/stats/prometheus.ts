@@ -221,6 +221,53 @@ export const METRIC_FAMILIES: readonly MetricFamily[] = [
     type: 'counter',
     samples: (d) => one(d.tls13SessionsSkipped),
   },
+  // The cross-host tier (present only with the `remote` option).
+  {
+    name: 'tls_shm_cache_remote_connected',
+    help: 'Whether this host is connected to the Redis of the cross-host tier (1) or not (0).',
+    type: 'gauge',
+    samples: (d) => (d.remote ? one(d.remote.connected ? 1 : 0) : []),
+  },
+  {
+    name: 'tls_shm_cache_remote_lag_milliseconds',
+    help: 'Milliseconds from publication on another host to insertion here, over the last 1024 sessions.',
+    type: 'gauge',
+    samples: (d) =>
+      d.remote?.lagMs
+        ? [
+            { labels: { quantile: '0.5' }, value: d.remote.lagMs.p50 },
+            { labels: { quantile: '0.99' }, value: d.remote.lagMs.p99 },
+            { labels: { quantile: '1' }, value: d.remote.lagMs.max },
+          ]
+        : [],
+  },
+  {
+    name: 'tls_shm_cache_remote_sessions_total',
+    help: 'Sessions through the cross-host tier: published by this host, applied from others, skipped as expired, missed (trimmed before read).',
+    type: 'counter',
+    samples: (d) =>
+      d.remote
+        ? (['published', 'applied', 'skipped', 'missed'] as const).map((what) => ({ labels: { what }, value: d.remote![what] }))
+        : [],
+  },
+  {
+    name: 'tls_shm_cache_remote_dropped_total',
+    help: 'Stream entries refused and sessions not published, by reason.',
+    type: 'counter',
+    samples: (d) => (d.remote ? Object.entries(d.remote.dropped).map(([reason, value]) => ({ labels: { reason }, value })) : []),
+  },
+  {
+    name: 'tls_shm_cache_remote_disconnects_total',
+    help: 'Times the connection to Redis was lost or could not be made.',
+    type: 'counter',
+    samples: (d) => (d.remote ? one(d.remote.disconnects) : []),
+  },
+  {
+    name: 'tls_shm_cache_remote_ring_generation',
+    help: 'Generation of the fleet ticket-key ring in Redis that this host follows (0 before it has read one).',
+    type: 'gauge',
+    samples: (d) => (d.remote ? [{ labels: { source: d.remote.ring.source }, value: d.remote.ring.generation }] : []),
+  },
 ];
 
 function escapeHelp(text: string): string {

@@ -7,6 +7,7 @@
 import path from 'node:path';
 import { LIMITS } from '../core/shared-cache';
 import { checkInteger, checkNumber, checkOptions, checkString, typeError } from '../core/validate';
+import type { RemoteOptions } from './remote-hook';
 import { SuppliedTicketKeys, TicketKeySpec } from './ticket-ring';
 
 /** Defaults of the embedded cache (the cluster primary's and a single process's). */
@@ -102,6 +103,12 @@ export interface MaintainedCacheOptions {
   path?: string;
   /** Serve the statistics over HTTP (`true` = port 9090 on 127.0.0.1; default `false`). */
   stats?: StatsOptions | boolean;
+  /**
+   * Share sessions and the ticket key with other hosts through Redis 6+ or
+   * Valkey (README: "Several hosts"). Needs the `redis` package. Only the
+   * primary (or the lease holder) connects; handshakes never wait for it.
+   */
+  remote?: RemoteOptions;
 }
 
 /** The validated, defaulted form of {@link MaintainedCacheOptions}. */
@@ -116,9 +123,11 @@ export interface ResolvedCacheOptions {
   ticketKeys: SuppliedTicketKeys | undefined;
   path: string | undefined;
   stats: Required<StatsOptions> | null;
+  /** As given; validated by the remote tier when it starts. */
+  remote: RemoteOptions | undefined;
 }
 
-export const MAINTAINED_CACHE_OPTIONS = ['items', 'blocksize', 'timeout', 'sweepInterval', 'tickets', 'path', 'stats'] as const;
+export const MAINTAINED_CACHE_OPTIONS = ['items', 'blocksize', 'timeout', 'sweepInterval', 'tickets', 'path', 'stats', 'remote'] as const;
 
 /** Validates and defaults the cache options, naming the option (`where.option`) in every error. */
 export function resolveCacheOptions(o: MaintainedCacheOptions, where: string): ResolvedCacheOptions {
@@ -134,6 +143,7 @@ export function resolveCacheOptions(o: MaintainedCacheOptions, where: string): R
     ...resolveTickets(o.tickets, where),
     path: o.path === undefined ? undefined : path.resolve(checkString(o.path, `${where}: path`)),
     stats: resolveStats(o.stats, where),
+    remote: o.remote,
   };
 }
 

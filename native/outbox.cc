@@ -1,0 +1,81 @@
+#include "outbox.h"
+
+#include "atomics.h"
+#include "segment.h"
+
+namespace tlsshm {
+
+namespace {
+
+OutboxArea* AreaOf(const Segment& segment) {
+  const Header* h = segment.header();
+  return reinterpret_cast<OutboxArea*>(segment.base() + h->total_bytes - kOutboxBytes);
+}
+
+// Copies slot `index` if its sequence number is still `seq` and it holds a live
+// item; the seqlock protocol of layout.h, as in Table::Get.
+bool CopySlot(const Header* h, uint8_t* base, uint32_t index, uint32_t seq, uint64_t now_ms, OutboxItem* out) {
+  const SlotMeta* m = reinterpret_cast<const SlotMeta*>(base + h->meta_offset + uint64_t(index) * h->meta_stride);
+  const uint8_t* key = reinterpret_cast<const uint8_t*>(m) + sizeof(SlotMeta);
+  const uint8_t* block = base + h->blocks_offset + uint64_t(index) * h->block_stride;
+  if (LoadAcquire(m->seq) != seq || LoadRelaxed(m->state) != kSlotUsed) return false;
+  const uint16_t key_length = LoadRelaxed(m->key_length);
+  const uint32_t value_length = LoadRelaxed(m->value_length);
+  const uint64_t expires = LoadRelaxed(m->expires_at_ms);
+  if (key_length == 0 || key_length > h->max_key_length || value_length > h->blocksize) return false;
+  out->key.resize(key_length);
+  out->value.resize(value_length);
+  CopyOut(out->key.data(), key, key_length);
+  CopyOut(out->value.data(), block, value_length);
+  FenceAcquire();
+  if (LoadRelaxed(m->seq) != seq) return false;
+  if (expires <= now_ms) return false;
+  out->expires_at_ms = expires;
+  return true;
+}
+
+}  // namespace
+
+void Outbox::Append(uint32_t slot, uint32_t seq) {
+  if (area_ == nullptr) return;
+  const uint64_t head = area_->head;
+  StoreRelease(area_->records[head & (kOutboxEntries - 1)], (uint64_t(slot) << 32) | seq);
+  StoreRelease(area_->head, head + 1);
+}
+
+uint64_t Outbox::Head() const { return area_ == nullptr ? 0 : LoadAcquire(area_->head); }
+
+uint64_t OutboxHead(const Segment& segment) { return LoadAcquire(AreaOf(segment)->head); }
+
+DrainResult DrainOutbox(const Segment& segment, uint64_t cursor, uint32_t max_items, uint64_t now_ms) {
+  DrainResult r{cursor, 0, 0, {}};
+  const Header* h = segment.header();
+  const OutboxArea* area = AreaOf(segment);
+  const uint32_t items = h->items;
+  uint64_t head = LoadAcquire(area->head);
+  if (cursor > head) cursor = head;  // a cursor from another segment or a reset
+  if (head - cursor > kOutboxEntries) {
+    r.lost += head - cursor - kOutboxEntries;
+    cursor = head - kOutboxEntries;
+  }
+  for (; cursor < head && r.items.size() < max_items; ++cursor) {
+    const uint64_t record = LoadAcquire(area->records[cursor & (kOutboxEntries - 1)]);
+    // Lapped while reading: the record may belong to a later append.
+    if (LoadAcquire(area->head) - cursor > kOutboxEntries) {
+      ++r.lost;
+      continue;
+    }
+    const uint32_t slot = uint32_t(record >> 32);
+    const uint32_t seq = uint32_t(record);
+    OutboxItem item;
+    if (slot >= items || !CopySlot(h, segment.base(), slot, seq, now_ms, &item)) {
+      ++r.stale;
+      continue;
+    }
+    r.items.push_back(std::move(item));
+  }
+  r.cursor = cursor;
+  return r;
+}
+
+}  // namespace tlsshm
