@@ -78,7 +78,6 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     return DefineClass(env, "NativeCache",
                        {
                            InstanceMethod<&NativeCache::SetSlab>("setSlab"),
-                           InstanceMethod<&NativeCache::Set>("set"),
                            InstanceMethod<&NativeCache::Delete>("delete"),
                            InstanceMethod<&NativeCache::Sweep>("sweep"),
                            InstanceMethod<&NativeCache::Stats>("stats"),
@@ -106,12 +105,12 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     scratch_.resize(cache_->table().blocksize());
     data_ = info.Env().GetInstanceData<AddonData>();
     data_->open.insert(this);
-    InstallGetInto(info.Env(), info.This().As<Napi::Object>());
+    InstallBoundMethods(info.Env(), info.This().As<Napi::Object>());
   }
 
   ~NativeCache() override {
     Shutdown();
-    if (get_into_target_) *get_into_target_ = nullptr;
+    if (bound_target_) *bound_target_ = nullptr;
   }
 
   void Shutdown() {
@@ -156,23 +155,29 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   // getInto(key, offset) -> value length written at slab[offset], or -1 on a miss.
   //
   // The lookup itself takes ~50 ns; an ObjectWrap method adds ~100 ns of
-  // wrapper work (CallbackInfo, unwrapping `this`). So getInto is a plain
-  // Node-API function installed on each instance, bound to its object through
+  // wrapper work (CallbackInfo, unwrapping `this`). So getInto (and set) are plain
+  // Node-API functions installed on each instance, bound to its object through
   // `data`. The binding outlives neither side: it is a shared cell that the
   // destructor clears and the function's finalizer frees.
   using Target = std::shared_ptr<NativeCache*>;
 
-  void InstallGetInto(Napi::Env env, Napi::Object self) {
-    get_into_target_ = std::make_shared<NativeCache*>(this);
-    Target* held = new Target(get_into_target_);
+  void InstallBoundMethods(Napi::Env env, Napi::Object self) {
+    bound_target_ = std::make_shared<NativeCache*>(this);
+    InstallBound(env, self, "getInto", GetIntoRaw);
+    InstallBound(env, self, "set", SetRaw);
+  }
+
+  // One plain function on `self`, bound to this object through the shared cell.
+  void InstallBound(Napi::Env env, Napi::Object self, const char* name, napi_callback callback) {
+    Target* held = new Target(bound_target_);
     napi_value fn;
-    if (napi_create_function(env, "getInto", NAPI_AUTO_LENGTH, GetIntoRaw, held, &fn) != napi_ok ||
+    if (napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, held, &fn) != napi_ok ||
         napi_add_finalizer(env, fn, held, [](napi_env, void* data, void*) { delete static_cast<Target*>(data); },
                            nullptr, nullptr) != napi_ok) {
       delete held;
       return;
     }
-    napi_property_descriptor property = {"getInto", nullptr, nullptr, nullptr, nullptr, fn, napi_default, nullptr};
+    napi_property_descriptor property = {name, nullptr, nullptr, nullptr, nullptr, fn, napi_default, nullptr};
     napi_define_properties(env, self, 1, &property);
   }
 
@@ -212,20 +217,38 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   }
 
   // set(key, value, ttlMs) -> 0 inserted, 1 replaced, 2 too large, 3 lock failed
-  Napi::Value Set(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!Usable(env)) return env.Undefined();
+  // A plain bound function like getInto, for the same reason: a new session
+  // is stored on every full handshake.
+  static napi_value SetRaw(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];  // Node-API fills missing arguments with undefined
+    void* data = nullptr;
+    if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+    NativeCache* self = **static_cast<Target*>(data);
+    if (self == nullptr || !self->cache_ || self->cache_->closed()) {
+      Throw(Napi::Env(env), "ERR_TLS_SHM_CLOSED", "the cache is closed");
+      return nullptr;
+    }
     const uint8_t *key, *value;
     size_t key_length, value_length;
-    if (!BytesOf(info[0], &key, &key_length)) return ThrowType(env, "key must be a Buffer");
-    if (!BytesOf(info[1], &value, &value_length)) return ThrowType(env, "value must be a Buffer");
+    if (!BytesOf(Napi::Value(env, argv[0]), &key, &key_length)) {
+      ThrowType(Napi::Env(env), "key must be a Buffer");
+      return nullptr;
+    }
+    if (!BytesOf(Napi::Value(env, argv[1]), &value, &value_length)) {
+      ThrowType(Napi::Env(env), "value must be a Buffer");
+      return nullptr;
+    }
     uint32_t ttl_ms;
-    if (!Uint32Of(info[2], &ttl_ms) || ttl_ms == 0) {
-      return ThrowType(env, "ttlMs must be a positive 32-bit integer");
+    if (!Uint32Of(Napi::Value(env, argv[2]), &ttl_ms) || ttl_ms == 0) {
+      ThrowType(Napi::Env(env), "ttlMs must be a positive 32-bit integer");
+      return nullptr;
     }
     const uint64_t now = tlsshm::NowMs();
-    tlsshm::SetResult r = cache_->table().Set(key, key_length, value, value_length, now + ttl_ms, now);
-    return Napi::Number::New(env, static_cast<int>(r));
+    tlsshm::SetResult r = self->cache_->table().Set(key, key_length, value, value_length, now + ttl_ms, now);
+    napi_value out;
+    napi_create_int32(env, static_cast<int32_t>(r), &out);
+    return out;
   }
 
   Napi::Value Delete(const Napi::CallbackInfo& info) {
@@ -403,7 +426,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   std::unique_ptr<Cache> cache_;
   std::vector<uint8_t> scratch_;  // only its size is used: blocksize
   Napi::ObjectReference slab_ref_;
-  Target get_into_target_;
+  Target bound_target_;
   uint8_t* slab_ = nullptr;
   size_t slab_length_ = 0;
   AddonData* data_ = nullptr;

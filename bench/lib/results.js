@@ -16,6 +16,10 @@ function rendererFor(result) {
       return require('../micro/render');
     case 'tls':
       return require('../tls/render');
+    case 'native':
+      return require('../native/render');
+    case 'model':
+      return require('../model/render');
     case 'hash':
       return require('../hash/render');
     default:

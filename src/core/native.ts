@@ -46,6 +46,7 @@ export interface NativeCache {
   setSlab(slab: Buffer): void;
   /** Copies the value for `key` to slab[offset..]; returns its length, or -1 on a miss. */
   getInto(key: Uint8Array, offset: number): number;
+  /** Stores `value` under `key` for `ttlMs` milliseconds. Like getInto, a plain function bound to its cache (an own property). */
   set(key: Uint8Array, value: Uint8Array, ttlMs: number): SetStatus;
   delete(key: Uint8Array): boolean;
   sweep(): number;

@@ -290,6 +290,8 @@ t.test('the raw native binding called with garbage throws or returns, and never 
   threw('new NativeCache(42)', 'ERR_INVALID_ARG_TYPE');
   t.match(cases['NativeCache() without new'], { outcome: 'threw', name: 'TypeError' });
 
+  t.same([...(report.bound as string[])].sort(), ['getInto', 'set'], 'getInto and set are plain functions bound to the object');
+  returned('set detached from its object', 1);
   t.ok((report.fuzzCalls as number) >= 300 * (report.methods as string[]).length, 'every method got 300 random argument lists');
   t.equal(report.wrongThisThrew, report.wrongThisCalls, 'every call with a foreign `this` threw');
   returned('close()', 'undefined');
