@@ -6,7 +6,7 @@
 
 #if defined(__linux__)
 
-#include <string.h>
+#include <string.h>  // explicit_bzero
 
 #include <algorithm>
 #include <memory>
@@ -22,18 +22,28 @@ namespace {
 
 using tlsshm::Cache;
 
+// Throws with raw Node-API calls, each checked: while the environment is
+// terminating (a worker thread being stopped) they fail, and the error is
+// dropped instead of aborting the process (node-addon-api's wrappers treat a
+// failed throw as fatal).
+napi_value ThrowWithCode(napi_env env, const char* code, const std::string& message, bool type_error) {
+  napi_value code_value, message_value, error;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value) != napi_ok ||
+      napi_create_string_utf8(env, message.data(), message.size(), &message_value) != napi_ok) {
+    return nullptr;
+  }
+  napi_status made = type_error ? napi_create_type_error(env, code_value, message_value, &error)
+                                : napi_create_error(env, code_value, message_value, &error);
+  if (made == napi_ok) napi_throw(env, error);
+  return nullptr;
+}
+
 Napi::Value Throw(Napi::Env env, const std::string& code, const std::string& message) {
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("code", Napi::String::New(env, code));
-  error.ThrowAsJavaScriptException();
-  return env.Undefined();
+  return Napi::Value(env, ThrowWithCode(env, code.c_str(), message, false));
 }
 
 Napi::Value ThrowType(Napi::Env env, const char* message) {
-  Napi::TypeError error = Napi::TypeError::New(env, message);
-  error.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
-  error.ThrowAsJavaScriptException();
-  return env.Undefined();
+  return Napi::Value(env, ThrowWithCode(env, "ERR_INVALID_ARG_TYPE", message, true));
 }
 
 // Bytes of a Buffer / Uint8Array argument, or false. Two napi calls: this runs
@@ -198,6 +208,15 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
       ThrowType(Napi::Env(env), "key must be a Buffer");
       return nullptr;
     }
+    // The slab may have been detached since setSlab (buffer.transfer() on
+    // Node 22+, structuredClone with transfer): its memory is then gone or
+    // someone else's. Ask V8 where the slab's bytes are now, every time.
+    if (self->slab_ != nullptr && !self->SlabStillAttached(env)) {
+      self->slab_ = nullptr;
+      self->slab_length_ = 0;
+      ThrowType(Napi::Env(env), "the slab was detached; call setSlab with a new one");
+      return nullptr;
+    }
     // Written so that NaN, fractions and out-of-range numbers all fail.
     if (self->slab_ == nullptr || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
         !(offset >= 0 && offset <= double(self->slab_length_)) || offset != double(size_t(offset)) ||
@@ -214,6 +233,16 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     napi_value out;
     napi_create_int32(env, result, &out);
     return out;
+  }
+
+  bool SlabStillAttached(napi_env env) {
+    napi_value slab;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* bytes = nullptr;
+    return napi_get_reference_value(env, static_cast<napi_ref>(slab_ref_), &slab) == napi_ok && slab != nullptr &&
+           napi_get_typedarray_info(env, slab, &type, &length, &bytes, nullptr, nullptr) == napi_ok &&
+           bytes == slab_ && length == slab_length_;
   }
 
   // set(key, value, ttlMs) -> 0 inserted, 1 replaced, 2 too large, 3 lock failed
@@ -271,7 +300,11 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     if (!Usable(env)) return env.Undefined();
     tlsshm::Totals totals = cache_->Sum();
     const tlsshm::Header& h = cache_->header();
+    const tlsshm::Geometry& g = cache_->geometry();
     Napi::Float64Array counters = Napi::Float64Array::New(env, tlsshm::kCounters);
+    // Allocation fails while the environment is terminating (a worker thread
+    // being stopped): return rather than write through a null array.
+    if (counters.IsEmpty() || counters.Data() == nullptr) return env.Undefined();
     for (uint32_t i = 0; i < tlsshm::kCounters; ++i) counters[i] = double(totals.counters[i]);
     uint64_t ticket_set_at = 0;
     uint32_t ticket_present = 0;
@@ -282,12 +315,12 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     out.Set("counters", counters);
     out.Set("attached", double(totals.attached));
     out.Set("used", double(totals.used));
-    out.Set("items", double(h.items));
-    out.Set("blocksize", double(h.blocksize));
-    out.Set("maxKeyLength", double(h.max_key_length));
-    out.Set("timeout", double(h.default_ttl_s));
-    out.Set("totalBytes", double(h.total_bytes));
-    out.Set("createdAtMs", double(h.created_at_ms));
+    out.Set("items", double(g.items));
+    out.Set("blocksize", double(g.blocksize));
+    out.Set("maxKeyLength", double(g.max_key_length));
+    out.Set("timeout", double(g.default_ttl_s));
+    out.Set("totalBytes", double(cache_->segment().layout().total_bytes));
+    out.Set("createdAtMs", double(tlsshm::LoadRelaxed(h.created_at_ms)));
     out.Set("ticketGeneration", double(generation));
     out.Set("ticketSetAtMs", double(ticket_set_at));
     out.Set("ticketPresent", double(ticket_present));
@@ -463,6 +496,17 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// createMemfd(items, blocksize, maxKeyLength, timeoutS) -> cache (see Segment::CreateMemfd)
+Napi::Value CreateMemfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  tlsshm::Geometry g;
+  if (!GeometryOf(info, &g)) return ThrowType(env, "createMemfd(items, blocksize, maxKeyLength, timeout)");
+  tlsshm::Error error;
+  std::unique_ptr<Cache> cache = Cache::CreateMemfd(g, &error);
+  if (!cache) return Throw(env, error.code, error.message);
+  return NativeCache::Wrap(env, std::move(cache));
+}
+
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) return ThrowType(env, "open(handle) takes a string");
@@ -479,6 +523,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->constructor = Napi::Persistent(ctor);
   exports.Set("create", Napi::Function::New(env, Create));
   exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd));
   exports.Set("layoutVersion", Napi::Number::New(env, tlsshm::kLayoutVersion));
   exports.Set("counterSlots", Napi::Number::New(env, tlsshm::kCounters));
   exports.Set("headerBytes", Napi::Number::New(env, double(sizeof(tlsshm::Header))));

@@ -24,6 +24,11 @@ std::unique_ptr<Cache> Cache::CreateShm(const Geometry& g, Error* error) {
   return std::unique_ptr<Cache>(s ? new Cache(s) : nullptr);
 }
 
+std::unique_ptr<Cache> Cache::CreateMemfd(const Geometry& g, Error* error) {
+  Segment* s = Segment::CreateMemfd(g, error);
+  return std::unique_ptr<Cache>(s ? new Cache(s) : nullptr);
+}
+
 std::unique_ptr<Cache> Cache::CreateOrOpenFile(const std::string& path, const Geometry& g,
                                                bool* created, Error* error) {
   Segment* s = Segment::CreateOrOpenFile(path, g, created, error);
@@ -45,39 +50,32 @@ void Cache::Close() {
 }
 
 void Cache::ClaimStripe() {
-  // Claimed under the write lock so that two processes never take one stripe
-  // and a dead owner's counters are folded into stripe 0 exactly once.
-  if (!table_->Lock()) return;  // stay on the shared stripe 0
+  // A stripe is claimed with a compare-and-swap of its owner, no lock: two
+  // processes never take one stripe, and a stopped lock holder cannot keep a
+  // process from attaching. Counts are never moved or zeroed: a stripe whose
+  // owner left or died keeps them, and its next owner adds on top, so every
+  // sum is at least every earlier one, and a crash can neither lose nor
+  // double a count.
   Stripe* st = segment_->stripes();
   const uint32_t me = uint32_t(getpid());
-  for (uint32_t i = 1; i < kStripes; ++i) {
-    uint32_t owner = st[i].pid;
+  for (uint32_t i = 1; i < kStripes && stripe_ == 0; ++i) {
+    uint32_t owner = LoadRelaxed(st[i].pid);
     if (owner != 0 && ProcessAlive(pid_t(owner))) continue;
-    if (owner != 0) {
-      for (uint32_t c = 0; c < kCounters; ++c) {
-        tlsshm::AddRelaxed(st[0].counters[c], LoadRelaxed(st[i].counters[c]));
-        StoreRelaxed(st[i].counters[c], uint64_t{0});
-      }
+    if (__atomic_compare_exchange_n(&st[i].pid, &owner, me, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED)) {
+      StoreRelaxed(st[i].attached_at_ms, NowMs());
+      stripe_ = i;
     }
-    StoreRelaxed(st[i].attached_at_ms, NowMs());
-    StoreRelaxed(st[i].pid, me);
-    stripe_ = i;
-    break;
   }
-  table_->Unlock();
+  // No free stripe: stay on the shared stripe 0 (atomic adds, still exact).
   table_.reset(new Table(*segment_, st[stripe_].counters));
 }
 
 void Cache::ReleaseStripe() {
   if (stripe_ == 0) return;
-  if (!table_->Lock()) return;  // leave it; the next claimer folds it
-  Stripe* st = segment_->stripes();
-  for (uint32_t c = 0; c < kCounters; ++c) {
-    tlsshm::AddRelaxed(st[0].counters[c], LoadRelaxed(st[stripe_].counters[c]));
-    StoreRelaxed(st[stripe_].counters[c], uint64_t{0});
-  }
-  StoreRelaxed(st[stripe_].pid, 0u);
-  table_->Unlock();
+  uint32_t me = uint32_t(getpid());
+  __atomic_compare_exchange_n(&segment_->stripes()[stripe_].pid, &me, 0u, false, __ATOMIC_ACQ_REL,
+                              __ATOMIC_RELAXED);
   stripe_ = 0;
 }
 
@@ -95,9 +93,9 @@ Totals Cache::Sum() const {
   uint32_t seen[kStripes];
   uint32_t distinct = 0;
   for (uint32_t i = 0; i < kStripes; ++i) {
+    // Every stripe is summed, owned or not: counts stay where they were made.
     const uint32_t owner = LoadRelaxed(st[i].pid);
-    if (i != 0 && owner == 0) continue;
-    if (i != 0 && ProcessAlive(pid_t(owner))) {
+    if (i != 0 && owner != 0 && ProcessAlive(pid_t(owner))) {
       bool counted = false;
       for (uint32_t k = 0; k < distinct && !counted; ++k) counted = seen[k] == owner;
       if (!counted) seen[distinct++] = owner;

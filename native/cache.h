@@ -30,18 +30,21 @@ void RepairTicketRing(Header* h);
 class Cache {
  public:
   static std::unique_ptr<Cache> CreateShm(const Geometry& g, Error* error);
+  static std::unique_ptr<Cache> CreateMemfd(const Geometry& g, Error* error);
   static std::unique_ptr<Cache> CreateOrOpenFile(const std::string& path, const Geometry& g,
                                                  bool* created, Error* error);
   static std::unique_ptr<Cache> Open(const std::string& handle, Error* error);
   ~Cache();
 
-  // Gives up the stripe (its counters go to stripe 0), the lease, and the mapping.
+  // Gives up the stripe (its counts stay in it), the lease, and the mapping.
   void Close();
   bool closed() const { return segment_ == nullptr || segment_->closed(); }
 
   Table& table() { return *table_; }
   const Segment& segment() const { return *segment_; }
   const Header& header() const { return *segment_->header(); }
+  // The geometry validated at open; never re-read from the mapping.
+  const Geometry& geometry() const { return segment_->geometry(); }
 
   // Adds to a counter of this process's stripe; index < kCounters.
   void Count(uint32_t counter, uint64_t n) { AddRelaxed(counter, n); }

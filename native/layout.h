@@ -4,8 +4,9 @@
 //
 //   Header            geometry (fixed at creation), the write lock, the free
 //                     list, the ring of ticket keys and the maintenance lease
-//   Stripe[kStripes]  per-process counters; stripe 0 collects the counters of
-//                     processes that detached or died
+//   Stripe[kStripes]  per-process counters; a stripe keeps its counts when its
+//                     owner leaves and the next owner adds on top; stripe 0 is
+//                     shared by processes that found no free stripe
 //   uint32 buckets[]  hash index: slot number + 1 of each chain head, 0 = empty
 //   SlotMeta[items]   per-slot metadata followed by the key bytes
 //   blocks[items]     one value block of `blocksize` bytes per slot
@@ -19,17 +20,30 @@
 // segment at its own address; 0 means "none".
 //
 // Who holds what:
-// - Writers (set, delete, sweep, eviction, ticket ring, lease, stripe claims)
-//   hold Header::write_lock, a robust process-shared mutex. A writer killed
+// - Writers (set, delete, sweep, eviction, ticket ring, lease) hold
+//   Header::write_lock, a robust process-shared mutex. (A stripe is claimed
+//   with a compare-and-swap of its owner pid, without the lock.) A writer killed
 //   while holding it is detected by the next locker (EOWNERDEAD), which
-//   rebuilds the index from the slots (see Table::Recover).
+//   rebuilds the index from the slots (see Table::Rebuild). Lockers wait for a
+//   bounded time, measured on the monotonic clock; a holder doing long work
+//   (a rebuild) bumps Header::lock_progress, and every acquisition bumps
+//   Header::lock_acquisitions, so that waiters can tell a contended lock, a
+//   holder at work and a stopped holder apart.
 // - Readers take no lock. Each slot has a sequence number (seqlock): a writer
 //   makes it odd before it touches the slot's key, value or expiry and even
 //   again after, so a reader that sees the same even number before and after
-//   its copy has a value that belongs to that key. A chain that changes under a
-//   reader can only make it miss, never return a foreign value.
+//   its copy has a value that belongs to that key. Every writer, recovery
+//   included, follows the same protocol: store seq | 1, change the slot,
+//   release-store (seq | 1) + 1. A chain that changes under a reader can only
+//   make it miss, never return a foreign value; a walk is bounded by
+//   kMaxChainSteps per attempt.
 // - Counters are striped per process so that processes never write the same
-//   cache line on the hot path.
+//   cache line on the hot path. Counts are only ever added, never moved
+//   between stripes, so a sum taken at any moment without a lock is at least
+//   every earlier sum (monotonic totals), whoever attaches, leaves or dies.
+// - Geometry is read once, when the header is validated at open (or written
+//   at creation), and every process uses only that private copy: a process
+//   that scribbles on the header cannot move another's bounds.
 //
 // Every field that another process may read concurrently is accessed through
 // the atomic helpers in atomics.h, never as a plain load or store.
@@ -44,7 +58,9 @@ namespace tlsshm {
 
 constexpr char kMagic[8] = {'T', 'L', 'S', 'S', 'H', 'M', 'C', '\0'};
 // Bump whenever any struct below or the meaning of a field changes.
-constexpr uint32_t kLayoutVersion = 3;  // 2: the ticket key became a ring; 3: the outbox at the end
+// 2: the ticket key became a ring; 3: the outbox at the end; 4: lock ABI,
+// lock progress counters, counts never move between stripes.
+constexpr uint32_t kLayoutVersion = 4;
 
 constexpr uint32_t kStripes = 128;     // process slots for counters
 constexpr uint32_t kCounters = 48;     // u64 counters per stripe
@@ -73,6 +89,16 @@ constexpr uint32_t kMinBlocksize = 16;
 constexpr uint32_t kMaxBlocksize = 1u << 20;
 constexpr uint32_t kMaxKeyLength = 1024;
 constexpr uint64_t kMaxSegmentBytes = 16ull << 30;
+// The binding takes TTLs in milliseconds as a 32-bit integer.
+constexpr uint32_t kMaxDefaultTtlS = 0xffffffffu / 1000u;
+
+// Which C library's pthread_mutex_t lies in the header: a glibc and a musl
+// process must never share one (their mutexes differ in size and meaning).
+#if defined(__GLIBC__)
+constexpr uint32_t kLockAbiLibc = 1;
+#else
+constexpr uint32_t kLockAbiLibc = 2;  // musl (the other libc Node prebuilds target)
+#endif
 
 // Counters that the native core increments itself. Indexes 16..kCounters-1 are
 // free for the JavaScript side (handshake counters), which names them.
@@ -96,7 +122,7 @@ struct Stripe {
   uint32_t pid;            // owning process, 0 = free; stripe 0 is never owned
   uint32_t reserved;
   uint64_t attached_at_ms; // when the owner claimed it (wall clock)
-  uint64_t counters[kCounters];
+  uint64_t counters[kCounters];  // only ever added to, by every owner in turn
   uint8_t pad[kCacheLine - ((16 + 8 * kCounters) % kCacheLine)];
 };
 static_assert(sizeof(Stripe) % kCacheLine == 0, "stripes must not share cache lines");
@@ -121,6 +147,8 @@ struct alignas(kCacheLine) Header {
   uint64_t blocks_offset;
   uint64_t created_at_ms;    // wall clock at creation
   uint64_t hash_key[2];      // SipHash key, random per segment
+  uint32_t lock_abi_libc;    // kLockAbiLibc of the creator
+  uint32_t lock_abi_bytes;   // sizeof(pthread_mutex_t) of the creator
 
   // --- mutable; only changed while holding write_lock
   alignas(kCacheLine) pthread_mutex_t write_lock;
@@ -128,6 +156,13 @@ struct alignas(kCacheLine) Header {
   uint32_t used;             // slots holding an item (live or not yet swept)
   uint32_t evict_hand;       // where the next eviction sample starts
   uint32_t init_done;        // 1 once the creator finished initialising
+  // Bumped by every acquisition of write_lock: a waiter that sees it move
+  // knows the lock is contended (it changes hands), not held by one process.
+  uint64_t lock_acquisitions;
+  // Bumped during long work such as a rebuild, by the lock holder (or by an
+  // attaching process, under the attach gate) as it goes: a waiter that sees
+  // it move knows the holder is working, not stuck.
+  uint64_t lock_progress;
 
   // --- session ticket key ring, written under write_lock, read through ticket_seq
   alignas(kCacheLine) uint32_t ticket_seq;  // seqlock over the fields below

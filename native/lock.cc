@@ -4,7 +4,26 @@
 #include <signal.h>
 #include <time.h>
 
+#include "atomics.h"
+#include "testhook.h"
+
 namespace tlsshm {
+
+#ifdef TLSSHM_TEST_HOOKS
+void (*volatile test_hook)(const char* point) = nullptr;
+#endif
+
+namespace {
+
+// Sleeps `ns` on the monotonic clock (EINTR ends it early, which is harmless).
+void SleepMonotonic(uint64_t ns) {
+  struct timespec ts;
+  ts.tv_sec = time_t(ns / 1000000000u);
+  ts.tv_nsec = long(ns % 1000000000u);
+  clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+}
+
+}  // namespace
 
 int InitRobustMutex(pthread_mutex_t* mutex) {
   pthread_mutexattr_t attr;
@@ -17,22 +36,32 @@ int InitRobustMutex(pthread_mutex_t* mutex) {
   return rc;
 }
 
-LockStatus LockRobust(pthread_mutex_t* mutex, uint32_t timeout_ms,
+LockStatus LockRobust(pthread_mutex_t* mutex, uint32_t timeout_ms, const uint64_t* progress,
                       void (*recover)(void*), void* context) {
   // Fast path: most locks are uncontended.
   int rc = pthread_mutex_trylock(mutex);
-  if (rc == EBUSY) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += long(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-      deadline.tv_sec += 1;
-      deadline.tv_nsec -= 1000000000L;
+  bool moved = false;
+  if (rc == EBUSY && timeout_ms > 0) {
+    // Writers hold the lock for microseconds: spin a little before sleeping.
+    for (int spin = 0; spin < 64 && rc == EBUSY; ++spin) {
+      CpuRelax();
+      rc = pthread_mutex_trylock(mutex);
     }
-    do {
-      rc = pthread_mutex_timedlock(mutex, &deadline);
-    } while (rc == EINTR);
+    const uint64_t deadline = MonotonicNs() + uint64_t(timeout_ms) * 1000000u;
+    const uint64_t seen = progress != nullptr ? LoadRelaxed(*progress) : 0;
+    uint64_t nap_ns = 20000;  // 20 us, doubling to 1 ms
+    while (rc == EBUSY) {
+      TLSSHM_TEST_HOOK("lock.wait");
+      SleepMonotonic(nap_ns);
+      rc = pthread_mutex_trylock(mutex);
+      if (rc == EBUSY && MonotonicNs() >= deadline) {
+        rc = ETIMEDOUT;
+        moved = progress != nullptr && LoadRelaxed(*progress) != seen;
+      }
+      if (nap_ns < 1000000) nap_ns *= 2;
+    }
+  } else if (rc == EBUSY) {
+    rc = ETIMEDOUT;
   }
   switch (rc) {
     case 0:
@@ -46,7 +75,7 @@ LockStatus LockRobust(pthread_mutex_t* mutex, uint32_t timeout_ms,
       }
       return LockStatus::kRecovered;
     case ETIMEDOUT:
-      return LockStatus::kTimedOut;
+      return moved ? LockStatus::kBusy : LockStatus::kTimedOut;
     default:  // ENOTRECOVERABLE, EINVAL: a corrupt or foreign mutex
       return LockStatus::kFailed;
   }

@@ -7,22 +7,26 @@ namespace tlsshm {
 
 namespace {
 
+// Geometry comes from the segment's snapshot taken at open (layout.h), never
+// from the live header.
 OutboxArea* AreaOf(const Segment& segment) {
-  const Header* h = segment.header();
-  return reinterpret_cast<OutboxArea*>(segment.base() + h->total_bytes - kOutboxBytes);
+  return reinterpret_cast<OutboxArea*>(segment.base() + segment.layout().total_bytes - kOutboxBytes);
 }
 
 // Copies slot `index` if its sequence number is still `seq` and it holds a live
 // item; the seqlock protocol of layout.h, as in Table::Get.
-bool CopySlot(const Header* h, uint8_t* base, uint32_t index, uint32_t seq, uint64_t now_ms, OutboxItem* out) {
-  const SlotMeta* m = reinterpret_cast<const SlotMeta*>(base + h->meta_offset + uint64_t(index) * h->meta_stride);
+bool CopySlot(const Segment& segment, uint32_t index, uint32_t seq, uint64_t now_ms, OutboxItem* out) {
+  const Layout& l = segment.layout();
+  const Geometry& g = segment.geometry();
+  uint8_t* base = segment.base();
+  const SlotMeta* m = reinterpret_cast<const SlotMeta*>(base + l.meta_offset + uint64_t(index) * l.meta_stride);
   const uint8_t* key = reinterpret_cast<const uint8_t*>(m) + sizeof(SlotMeta);
-  const uint8_t* block = base + h->blocks_offset + uint64_t(index) * h->block_stride;
+  const uint8_t* block = base + l.blocks_offset + uint64_t(index) * l.block_stride;
   if (LoadAcquire(m->seq) != seq || LoadRelaxed(m->state) != kSlotUsed) return false;
   const uint16_t key_length = LoadRelaxed(m->key_length);
   const uint32_t value_length = LoadRelaxed(m->value_length);
   const uint64_t expires = LoadRelaxed(m->expires_at_ms);
-  if (key_length == 0 || key_length > h->max_key_length || value_length > h->blocksize) return false;
+  if (key_length == 0 || key_length > g.max_key_length || value_length > g.blocksize) return false;
   out->key.resize(key_length);
   out->value.resize(value_length);
   CopyOut(out->key.data(), key, key_length);
@@ -49,9 +53,8 @@ uint64_t OutboxHead(const Segment& segment) { return LoadAcquire(AreaOf(segment)
 
 DrainResult DrainOutbox(const Segment& segment, uint64_t cursor, uint32_t max_items, uint64_t now_ms) {
   DrainResult r{cursor, 0, 0, {}};
-  const Header* h = segment.header();
   const OutboxArea* area = AreaOf(segment);
-  const uint32_t items = h->items;
+  const uint32_t items = segment.geometry().items;
   uint64_t head = LoadAcquire(area->head);
   if (cursor > head) cursor = head;  // a cursor from another segment or a reset
   if (head - cursor > kOutboxEntries) {
@@ -68,7 +71,7 @@ DrainResult DrainOutbox(const Segment& segment, uint64_t cursor, uint32_t max_it
     const uint32_t slot = uint32_t(record >> 32);
     const uint32_t seq = uint32_t(record);
     OutboxItem item;
-    if (slot >= items || !CopySlot(h, segment.base(), slot, seq, now_ms, &item)) {
+    if (slot >= items || !CopySlot(segment, slot, seq, now_ms, &item)) {
       ++r.stale;
       continue;
     }

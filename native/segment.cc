@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "cache.h"
 #include "lock.h"
 #include "slots.h"
+#include "testhook.h"
 
 namespace tlsshm {
 namespace {
@@ -25,6 +27,7 @@ constexpr char kShmPrefix[] = "tls-shm-cache.";
 constexpr off_t kGateByte = 0;    // held exclusively while a process attaches
 constexpr off_t kAttachByte = 1;  // held shared by every attached process
 constexpr uint32_t kAttachTimeoutMs = 2000;
+constexpr unsigned kMfdCloexec = 1u;  // MFD_CLOEXEC, not in every libc's headers
 
 uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -138,8 +141,11 @@ bool ValidateGeometry(const Geometry& g, Error* error) {
   } else if (g.max_key_length < 1 || g.max_key_length > kMaxKeyLength) {
     std::snprintf(msg, sizeof msg, "maxKeyLength must be 1..%u, got %u", kMaxKeyLength,
                   g.max_key_length);
-  } else if (g.default_ttl_s < 1) {
-    std::snprintf(msg, sizeof msg, "timeout must be at least 1 second");
+  } else if (g.default_ttl_s < 1 || g.default_ttl_s > kMaxDefaultTtlS) {
+    // The binding passes TTLs as 32-bit milliseconds: a larger default would
+    // open, then make every set() without a TTL fail.
+    std::snprintf(msg, sizeof msg, "timeout must be 1..%u seconds, got %u", kMaxDefaultTtlS,
+                  g.default_ttl_s);
   } else if (ComputeLayout(g).total_bytes > kMaxSegmentBytes) {
     std::snprintf(msg, sizeof msg, "items x blocksize needs more than %llu bytes",
                   static_cast<unsigned long long>(kMaxSegmentBytes));
@@ -208,36 +214,94 @@ Segment* Segment::CreateShm(const Geometry& g, Error* error) {
   return s;
 }
 
+Segment* Segment::CreateMemfd(const Geometry& g, Error* error) {
+  if (!ValidateGeometry(g, error)) return nullptr;
+  Layout layout = ComputeLayout(g);
+  // The raw system call: no glibc symbol (memfd_create is GLIBC_2.27), and
+  // musl builds get the same code.
+  int fd = int(syscall(SYS_memfd_create, "tls-shm-cache", kMfdCloexec));
+  if (fd < 0) {
+    *error = SystemError("memfd_create for", "a cache", errno);
+    return nullptr;
+  }
+  fchmod(fd, 0600);  // memfds start 0777; openers refuse group/other access
+  Segment* s = new Segment();
+  s->fd_ = fd;
+  s->owner_ = true;
+  s->name_ = "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(fd);
+  s->handle_ = "memfd:" + s->name_;
+  int rc = Reserve(fd, layout.total_bytes);
+  if (rc != 0) {
+    *error = SystemError("reserving memory for", s->name_, rc);
+    delete s;
+    return nullptr;
+  }
+  if (!s->Map(fd, layout.total_bytes, error)) {
+    delete s;
+    return nullptr;
+  }
+  s->Initialize(g, layout);
+  if (!s->Attach(true, error)) {
+    delete s;
+    return nullptr;
+  }
+  return s;
+}
+
 Segment* Segment::CreateOrOpenFile(const std::string& path, const Geometry& g, bool* created,
                                    Error* error) {
   *created = false;
   if (!ValidateGeometry(g, error)) return nullptr;
   std::string handle = "file:" + path;
+  // A creator killed between creating and publishing a named temporary file
+  // leaves it behind; remove such leftovers on every open, not only when the
+  // cache is absent (a leftover can be a second name of a live cache).
+  RemoveStaleTempFiles(path);
   // Fast path: it exists already.
   if (access(path.c_str(), F_OK) == 0) return Open(handle, error);
 
-  RemoveStaleTempFiles(path);
-  // Build the whole segment under a private name, then publish it with link(2),
-  // which fails if the path appeared meanwhile: concurrent creators end up
-  // sharing the one that won, and nobody ever sees a half-initialised file.
+  // Build the whole segment unnamed (O_TMPFILE) or under a private name, then
+  // publish it with link(2), which fails if the path appeared meanwhile:
+  // concurrent creators end up sharing the one that won, and nobody ever sees
+  // a half-initialised file. An unnamed file leaves nothing behind however the
+  // creator dies.
   Layout layout = ComputeLayout(g);
-  // The private name is unique per call, not just per process: two threads
-  // (worker_threads) creating the same path must not truncate each other's
-  // file under a live mapping (SIGBUS). O_EXCL: never reuse a file we did not make.
-  uint8_t rnd[8];
-  if (!RandomBytes(rnd, sizeof rnd)) {
-    *error = SystemError("getrandom for", "a temporary name", errno);
-    return nullptr;
+  std::string temp;  // empty: O_TMPFILE
+  int fd = -1;
+#ifdef O_TMPFILE
+  {
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    // EISDIR / EOPNOTSUPP / EINVAL: a kernel or filesystem without O_TMPFILE.
+    if (fd < 0 && errno != EISDIR && errno != EOPNOTSUPP && errno != EINVAL) {
+      *error = SystemError("creating a file in", dir, errno);
+      return nullptr;
+    }
   }
-  char suffix[64];
-  std::snprintf(suffix, sizeof suffix, ".%d.%02x%02x%02x%02x%02x%02x%02x%02x.tmp", int(getpid()),
-                rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-  std::string temp = path + suffix;
-  int fd = open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+#endif
   if (fd < 0) {
-    *error = SystemError("creating", temp, errno);
-    return nullptr;
+    // The private name is unique per call, not just per process: two threads
+    // (worker_threads) creating the same path must not truncate each other's
+    // file under a live mapping (SIGBUS). O_EXCL: never reuse a file we did not make.
+    uint8_t rnd[8];
+    if (!RandomBytes(rnd, sizeof rnd)) {
+      *error = SystemError("getrandom for", "a temporary name", errno);
+      return nullptr;
+    }
+    char suffix[64];
+    std::snprintf(suffix, sizeof suffix, ".%d.%02x%02x%02x%02x%02x%02x%02x%02x.tmp", int(getpid()),
+                  rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    temp = path + suffix;
+    fd = open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      *error = SystemError("creating", temp, errno);
+      return nullptr;
+    }
   }
+  auto discard = [&temp]() {
+    if (!temp.empty()) unlink(temp.c_str());
+  };
   fchmod(fd, 0600);
   Segment* s = new Segment();
   s->fd_ = fd;
@@ -245,37 +309,49 @@ Segment* Segment::CreateOrOpenFile(const std::string& path, const Geometry& g, b
   s->handle_ = handle;
   int rc = Reserve(fd, layout.total_bytes);
   if (rc != 0) {
-    *error = SystemError("reserving space for", temp, rc);
-    unlink(temp.c_str());
+    *error = SystemError("reserving space for", path, rc);
+    discard();
     delete s;
     return nullptr;
   }
   if (!s->Map(fd, layout.total_bytes, error)) {
-    unlink(temp.c_str());
+    discard();
     delete s;
     return nullptr;
   }
   s->Initialize(g, layout);
   if (!s->Attach(true, error)) {
-    unlink(temp.c_str());
+    discard();
     delete s;
     return nullptr;
   }
-  if (link(temp.c_str(), path.c_str()) != 0) {
+  TLSSHM_TEST_HOOK("file.before_link");
+  int linked;
+  if (temp.empty()) {
+    // An O_TMPFILE is named through /proc (no privilege needed); AT_EMPTY_PATH
+    // would need CAP_DAC_READ_SEARCH.
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    linked = linkat(AT_FDCWD, self.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW);
+    if (linked != 0 && errno == ENOENT) linked = linkat(fd, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH);
+  } else {
+    linked = link(temp.c_str(), path.c_str());
+  }
+  if (linked != 0) {
     int err = errno;
-    unlink(temp.c_str());
+    discard();
     delete s;
     if (err == EEXIST) return Open(handle, error);
     *error = SystemError("creating", path, err);
     return nullptr;
   }
-  unlink(temp.c_str());
+  discard();
   *created = true;
   return s;
 }
 
 Segment* Segment::Open(const std::string& handle, Error* error) {
   bool shm;
+  bool memfd = false;
   std::string name;
   if (handle.compare(0, 4, "shm:") == 0) {
     shm = true;
@@ -283,16 +359,32 @@ Segment* Segment::Open(const std::string& handle, Error* error) {
   } else if (handle.compare(0, 5, "file:") == 0) {
     shm = false;
     name = handle.substr(5);
+  } else if (handle.compare(0, 6, "memfd:") == 0) {
+    shm = false;
+    memfd = true;
+    name = handle.substr(6);
+    // Exactly /proc/<pid>/fd/<n>: the one place a memfd is reachable from.
+    unsigned pid = 0, n = 0;
+    int end = 0;
+    if (std::sscanf(name.c_str(), "/proc/%u/fd/%u%n", &pid, &n, &end) != 2 || size_t(end) != name.size() ||
+        pid == 0 || name != "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(n)) {
+      *error = MakeError("ERR_TLS_SHM_INVALID", "not a cache handle: expected memfd:/proc/PID/fd/N");
+      return nullptr;
+    }
   } else {
-    *error = MakeError("ERR_TLS_SHM_INVALID", "not a cache handle: expected shm:NAME or file:PATH");
+    *error = MakeError("ERR_TLS_SHM_INVALID",
+                       "not a cache handle: expected shm:NAME, memfd:/proc/PID/fd/N or file:PATH");
     return nullptr;
   }
   if (name.empty() || name.find('\0') != std::string::npos) {
     *error = MakeError("ERR_TLS_SHM_INVALID", "not a cache handle: empty or invalid name");
     return nullptr;
   }
-  int fd = shm ? shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0)
-               : open(name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  // A /proc/<pid>/fd entry is a link by design (the kernel's, to the memfd);
+  // every other path must not be one.
+  int fd = shm     ? shm_open(name.c_str(), O_RDWR | O_CLOEXEC, 0)
+           : memfd ? open(name.c_str(), O_RDWR | O_CLOEXEC)
+                   : open(name.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     *error = SystemError("opening cache", name, errno);
     return nullptr;
@@ -310,6 +402,18 @@ Segment* Segment::Open(const std::string& handle, Error* error) {
   }
   if (!S_ISREG(st.st_mode)) {
     *error = MakeError("ERR_TLS_SHM_NOT_A_CACHE", name + " is not a regular file");
+    delete s;
+    return nullptr;
+  }
+  if (st.st_uid != geteuid()) {
+    // Whoever owns the file can read every session secret and the ticket key,
+    // and can write sessions this server would resume: only our own will do.
+    // (A root server pointed at /tmp or /dev/shm would otherwise adopt a
+    // cache planted there by any local user.)
+    *error = MakeError("ERR_TLS_SHM_PERMISSIONS",
+                       name + " is owned by uid " + std::to_string(st.st_uid) +
+                           ", not by this process's effective uid " + std::to_string(geteuid()) +
+                           "; refusing it. Remove it, or run every process as its owner");
     delete s;
     return nullptr;
   }
@@ -343,36 +447,68 @@ bool Segment::Map(int fd, uint64_t size, Error* error) {
   }
   base_ = static_cast<uint8_t*>(p);
   size_ = size;
+  // Every session secret and the ticket key live here: keep them out of core
+  // dumps of whichever process crashes. Best effort (old kernels lack it).
+#ifdef MADV_DONTDUMP
+  madvise(p, size, MADV_DONTDUMP);
+#endif
   return true;
 }
 
-bool Segment::Validate(uint64_t file_size, Error* error) const {
+static const char* LibcName(uint32_t id) {
+  return id == 1 ? "glibc" : id == 2 ? "musl" : "an unknown C library";
+}
+
+bool Segment::Validate(uint64_t file_size, Error* error) {
+  // Every field is read exactly once, into this process's snapshot; what is
+  // checked is what is used, whatever another process writes meanwhile.
   const Header* h = header();
-  if (std::memcmp(h->magic, kMagic, sizeof kMagic) != 0) {
+  char magic[sizeof kMagic];
+  for (size_t i = 0; i < sizeof kMagic; ++i) magic[i] = LoadRelaxed(h->magic[i]);
+  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
     *error = MakeError("ERR_TLS_SHM_NOT_A_CACHE", name_ + " is not a tls-shm-cache segment (bad magic)");
     return false;
   }
-  if (h->layout_version != kLayoutVersion || h->header_bytes != sizeof(Header)) {
+  const uint32_t version = LoadRelaxed(h->layout_version);
+  const uint32_t header_bytes = LoadRelaxed(h->header_bytes);
+  if (version != kLayoutVersion || header_bytes != sizeof(Header)) {
     char msg[200];
     std::snprintf(msg, sizeof msg,
                   " has layout version %u (header %u bytes); this build reads version %u (%zu "
                   "bytes). Remove it or use a matching tls-shm-cache",
-                  h->layout_version, h->header_bytes, kLayoutVersion, sizeof(Header));
+                  version, header_bytes, kLayoutVersion, sizeof(Header));
     *error = MakeError("ERR_TLS_SHM_VERSION", name_ + msg);
     return false;
   }
-  Geometry g{h->items, h->blocksize, h->max_key_length, h->default_ttl_s};
+  const uint32_t libc = LoadRelaxed(h->lock_abi_libc);
+  const uint32_t mutex_bytes = LoadRelaxed(h->lock_abi_bytes);
+  if (libc != kLockAbiLibc || mutex_bytes != sizeof(pthread_mutex_t)) {
+    char msg[300];
+    std::snprintf(msg, sizeof msg,
+                  " was created by a process built for %s (a %u-byte pthread mutex); this process "
+                  "uses %s (%zu bytes). Their locks are incompatible: run every process that "
+                  "shares a cache with the same build (all glibc or all musl)",
+                  LibcName(libc), mutex_bytes, LibcName(kLockAbiLibc), sizeof(pthread_mutex_t));
+    *error = MakeError("ERR_TLS_SHM_VERSION", name_ + msg);
+    return false;
+  }
+  Geometry g;
+  g.items = LoadRelaxed(h->items);
+  g.blocksize = LoadRelaxed(h->blocksize);
+  g.max_key_length = LoadRelaxed(h->max_key_length);
+  g.default_ttl_s = LoadRelaxed(h->default_ttl_s);
   Error geometry_error;
   if (!ValidateGeometry(g, &geometry_error)) {
     *error = MakeError("ERR_TLS_SHM_CORRUPT", name_ + ": " + geometry_error.message);
     return false;
   }
   Layout l = ComputeLayout(g);
-  if (l.total_bytes != h->total_bytes || l.total_bytes != file_size ||
-      l.bucket_count != h->bucket_count || l.meta_stride != h->meta_stride ||
-      l.block_stride != h->block_stride || l.stripes_offset != h->stripes_offset ||
-      l.buckets_offset != h->buckets_offset || l.meta_offset != h->meta_offset ||
-      l.blocks_offset != h->blocks_offset) {
+  if (l.total_bytes != LoadRelaxed(h->total_bytes) || l.total_bytes != file_size ||
+      l.bucket_count != LoadRelaxed(h->bucket_count) || l.meta_stride != LoadRelaxed(h->meta_stride) ||
+      l.block_stride != LoadRelaxed(h->block_stride) ||
+      l.stripes_offset != LoadRelaxed(h->stripes_offset) ||
+      l.buckets_offset != LoadRelaxed(h->buckets_offset) ||
+      l.meta_offset != LoadRelaxed(h->meta_offset) || l.blocks_offset != LoadRelaxed(h->blocks_offset)) {
     *error = MakeError("ERR_TLS_SHM_CORRUPT",
                        name_ + ": header geometry does not match the file size or layout");
     return false;
@@ -381,11 +517,17 @@ bool Segment::Validate(uint64_t file_size, Error* error) const {
     *error = MakeError("ERR_TLS_SHM_CORRUPT", name_ + " was never fully initialised");
     return false;
   }
+  geometry_ = g;
+  layout_ = l;
+  hash_key_[0] = LoadRelaxed(h->hash_key[0]);
+  hash_key_[1] = LoadRelaxed(h->hash_key[1]);
   return true;
 }
 
 void Segment::Initialize(const Geometry& g, const Layout& l) {
   // The pages are fresh zeroes from ftruncate; only non-zero fields are set.
+  geometry_ = g;
+  layout_ = l;
   Header* h = header();
   h->layout_version = kLayoutVersion;
   h->header_bytes = sizeof(Header);
@@ -408,6 +550,10 @@ void Segment::Initialize(const Geometry& g, const Layout& l) {
     h->hash_key[0] = MonotonicNs() ^ (uint64_t(getpid()) << 32);
     h->hash_key[1] = NowMs() ^ reinterpret_cast<uintptr_t>(this);
   }
+  hash_key_[0] = h->hash_key[0];
+  hash_key_[1] = h->hash_key[1];
+  h->lock_abi_libc = kLockAbiLibc;
+  h->lock_abi_bytes = sizeof(pthread_mutex_t);
   InitRobustMutex(&h->write_lock);
   Table(*this).FormatSlots();
   std::memcpy(h->magic, kMagic, sizeof kMagic);
@@ -418,10 +564,20 @@ bool Segment::Attach(bool fresh, Error* error) {
   // The gate is held for microseconds by a process that is attaching; poll
   // for it with a bound so that one stopped mid-attach (SIGSTOP, a debugger)
   // cannot hang every later opener.
+  // The process attaching may be rebuilding a large table (the first opener
+  // of a file nobody has open): it bumps lock_progress as it goes, and we wait
+  // as long as it does, so that processes started together (PM2) all open.
   int gate = -1;
+  uint64_t progress = LoadRelaxed(header()->lock_progress);
   for (uint32_t waited_ms = 0;; ++waited_ms) {
     gate = OfdLock(fd_, F_WRLCK, kGateByte, false);
-    if (gate == 0 || (errno != EAGAIN && errno != EACCES) || waited_ms >= kAttachTimeoutMs) break;
+    if (gate == 0 || (errno != EAGAIN && errno != EACCES)) break;
+    if (waited_ms >= kAttachTimeoutMs) {
+      const uint64_t now_progress = LoadRelaxed(header()->lock_progress);
+      if (now_progress == progress) break;  // no progress for a whole period: stuck
+      progress = now_progress;
+      waited_ms = 0;
+    }
     usleep(1000);
   }
   if (gate != 0) {
@@ -452,12 +608,9 @@ bool Segment::Attach(bool fresh, Error* error) {
 void Segment::ResetVolatileState() {
   Header* h = header();
   InitRobustMutex(&h->write_lock);
+  // Owners are gone; their counts stay where they are (totals never go back).
   Stripe* st = stripes();
-  for (uint32_t i = 1; i < kStripes; ++i) {
-    if (st[i].pid == 0) continue;
-    for (uint32_t c = 0; c < kCounters; ++c) st[0].counters[c] += st[i].counters[c];
-    std::memset(&st[i], 0, sizeof(Stripe));
-  }
+  for (uint32_t i = 1; i < kStripes; ++i) StoreRelaxed(st[i].pid, 0u);
   h->lease_pid = 0;
   h->lease_renewed_ms = 0;
   Table(*this).Rebuild();

@@ -1,15 +1,22 @@
 // One mapping of a cache segment: creating it, opening it from another process,
 // validating its header, and removing it when its owner is done.
 //
-// Two backings:
+// Three backings:
 // - POSIX shared memory ("shm:/tls-shm-cache.<pid>.<random>"): created O_EXCL
 //   and 0600 by the owner (the cluster primary), unlinked when the owner closes
 //   it or exits. An entry whose creator died without unlinking (SIGKILL) is
 //   removed by the next creation once no process has it open.
+// - An unnamed segment ("memfd:/proc/<pid>/fd/<fd>"): memfd_create by the
+//   owner; others open it through the owner's /proc entry. Nothing to unlink:
+//   it disappears with the last process that maps it.
 // - A file path ("file:/path"): for processes that share no parent (PM2, a
-//   supervisor) and for caches that should survive a restart. Created 0600,
+//   supervisor) and for caches that should survive a restart. Created 0600 as
+//   an unnamed O_TMPFILE (a named temporary where the filesystem cannot),
 //   published atomically with link(2) so concurrent creators agree on one file,
 //   never removed by the library.
+//
+// Every opener refuses a segment that another user owns, that group or others
+// may access, or whose lock was made by another C library (glibc vs musl).
 //
 // Every process that maps a segment holds a shared open-file-description lock
 // on byte 1 of it, so "is anybody else attached?" is a non-blocking exclusive
@@ -63,6 +70,11 @@ class Segment {
  public:
   // Creates a new shared-memory segment owned by this process.
   static Segment* CreateShm(const Geometry& g, Error* error);
+  // Creates an unnamed segment (memfd_create) owned by this process. Its
+  // handle, "memfd:/proc/<pid>/fd/<fd>", lets other processes of the same user
+  // open it while this one lives; the memory is freed by the kernel when the
+  // last process holding it exits, however they all die (nothing in /dev/shm).
+  static Segment* CreateMemfd(const Geometry& g, Error* error);
   // Opens the cache file at `path`, creating it first if it does not exist.
   // `*created` tells which happened. The caller compares the geometry.
   static Segment* CreateOrOpenFile(const std::string& path, const Geometry& g,
@@ -88,12 +100,17 @@ class Segment {
 
   Header* header() const { return reinterpret_cast<Header*>(base_); }
   uint8_t* base() const { return base_; }
-  Stripe* stripes() const { return reinterpret_cast<Stripe*>(base_ + header()->stripes_offset); }
+  // This process's copy of the geometry, taken when the header was validated
+  // (or written, by the creator); never re-read from the mapping.
+  const Geometry& geometry() const { return geometry_; }
+  const Layout& layout() const { return layout_; }
+  const uint64_t* hash_key() const { return hash_key_; }
+  Stripe* stripes() const { return reinterpret_cast<Stripe*>(base_ + layout_.stripes_offset); }
 
  private:
   Segment() = default;
   bool Map(int fd, uint64_t size, Error* error);
-  bool Validate(uint64_t file_size, Error* error) const;
+  bool Validate(uint64_t file_size, Error* error);
   void Initialize(const Geometry& g, const Layout& layout);
   bool Attach(bool fresh, Error* error);
   void ResetVolatileState();
@@ -107,6 +124,9 @@ class Segment {
   bool reset_on_open_ = false;
   std::string name_;    // shm name or file path
   std::string handle_;
+  Geometry geometry_;
+  Layout layout_{};
+  uint64_t hash_key_[2] = {0, 0};
 };
 
 }  // namespace tlsshm

@@ -4,29 +4,33 @@
 #include "cache.h"
 #include "segment.h"
 #include "siphash.h"
+#include "testhook.h"
 
 namespace tlsshm {
 
 Table::Table(const Segment& segment, uint64_t* counters) {
-  Header* h = segment.header();
-  header_ = h;
-  buckets_ = reinterpret_cast<uint32_t*>(segment.base() + h->buckets_offset);
-  meta_ = segment.base() + h->meta_offset;
-  blocks_ = segment.base() + h->blocks_offset;
+  // Only the segment's private copy of the validated geometry is used, never
+  // the live header: a process scribbling on the header cannot move our bounds.
+  const Geometry& g = segment.geometry();
+  const Layout& l = segment.layout();
+  header_ = segment.header();
+  hash_key_[0] = segment.hash_key()[0];
+  hash_key_[1] = segment.hash_key()[1];
+  buckets_ = reinterpret_cast<uint32_t*>(segment.base() + l.buckets_offset);
+  meta_ = segment.base() + l.meta_offset;
+  blocks_ = segment.base() + l.blocks_offset;
   counters_ = counters != nullptr ? counters : segment.stripes()[0].counters;
-  // Geometry is copied once, after the header was validated, so that a process
-  // scribbling on the header later cannot move our bounds.
-  items_ = h->items;
-  blocksize_ = h->blocksize;
-  max_key_length_ = h->max_key_length;
-  bucket_count_ = h->bucket_count;
-  meta_stride_ = h->meta_stride;
-  block_stride_ = h->block_stride;
-  outbox_ = Outbox(segment.base() + h->total_bytes - kOutboxBytes);
+  items_ = g.items;
+  blocksize_ = g.blocksize;
+  max_key_length_ = g.max_key_length;
+  bucket_count_ = l.bucket_count;
+  meta_stride_ = l.meta_stride;
+  block_stride_ = l.block_stride;
+  outbox_ = Outbox(segment.base() + l.total_bytes - kOutboxBytes);
 }
 
 uint64_t Table::Hash(const uint8_t* key, size_t key_length) const {
-  return SipHash13(header_->hash_key, key, key_length);
+  return SipHash13(hash_key_, key, key_length);
 }
 
 void Table::Count(Counter c, uint64_t n) const { AddRelaxed(counters_[c], n); }
@@ -42,29 +46,58 @@ void Table::FormatSlots() {
 }
 
 void Table::Rebuild() {
-  for (uint32_t b = 0; b < bucket_count_; ++b) StoreRelaxed(buckets_[b], 0u);
+  // Readers may be walking chains while this runs (a recovery after a dead
+  // writer): every slot change follows the writers' seqlock protocol, and long
+  // runs bump lock_progress so that waiters see a holder at work.
+  for (uint32_t b = 0; b < bucket_count_; ++b) {
+    StoreRelaxed(buckets_[b], 0u);
+    if ((b + 1) % kProgressEvery == 0) AddRelaxed(header_->lock_progress, uint64_t{1});
+  }
   uint32_t free_head = 0;
   uint32_t used = 0;
   for (uint32_t i = items_; i-- > 0;) {
+    if (i % kProgressEvery == 0) {
+      AddRelaxed(header_->lock_progress, uint64_t{1});
+      TLSSHM_TEST_HOOK("rebuild.progress");
+    }
     SlotMeta* m = Meta(i);
-    uint32_t seq = LoadRelaxed(m->seq);
-    bool keep = (seq & 1) == 0 && LoadRelaxed(m->state) == kSlotUsed &&
-                LoadRelaxed(m->key_length) >= 1 && LoadRelaxed(m->key_length) <= max_key_length_ &&
-                LoadRelaxed(m->value_length) <= blocksize_ && LoadRelaxed(m->expires_at_ms) != 0;
+    const uint32_t seq = LoadRelaxed(m->seq);
+    const uint16_t state = LoadRelaxed(m->state);
+    const uint16_t key_length = LoadRelaxed(m->key_length);
+    bool keep = (seq & 1) == 0 && state == kSlotUsed && key_length >= 1 &&
+                key_length <= max_key_length_ && LoadRelaxed(m->value_length) <= blocksize_ &&
+                LoadRelaxed(m->expires_at_ms) != 0;
     if (keep) {
       // The stored hash may predate a crash; recompute it from the key.
-      uint64_t hash = Hash(Key(i), m->key_length);
+      // Only `hash` and `next` change, both re-checked by readers under seq.
+      const uint64_t hash = Hash(Key(i), key_length);
+      const uint32_t odd = seq | 1;
+      StoreRelaxed(m->seq, odd);
+      FenceRelease();
       StoreRelaxed(m->hash, hash);
       StoreRelaxed(m->next, LoadRelaxed(*Bucket(hash)));
+      StoreRelease(m->seq, odd + 1);
       StoreRelease(*Bucket(hash), i + 1);
       ++used;
+    } else if ((seq & 1) == 0 && state == kSlotFree) {
+      // Free already: readers never follow a free slot, so only its free-list
+      // link changes (this keeps a rebuild of a mostly empty table cheap).
+      StoreRelaxed(m->next, free_head);
+      free_head = i + 1;
     } else {
-      // Half written, or free already: make it free, with an even sequence
-      // number that differs from anything a reader saw before.
-      StoreRelaxed(m->seq, (seq | 1) + 1);
+      // Half written: odd first (a reader that loaded a link to this slot
+      // before the rebuild must not see it whole), change, then even again
+      // with a number that differs from anything a reader saw before.
+      const uint32_t odd = seq | 1;
+      StoreRelaxed(m->seq, odd);
+      FenceRelease();
+      TLSSHM_TEST_HOOK("rebuild.free");
       StoreRelaxed(m->state, kSlotFree);
       StoreRelaxed(m->expires_at_ms, uint64_t{0});
+      StoreRelaxed(m->key_length, uint16_t{0});
+      StoreRelaxed(m->value_length, 0u);
       StoreRelaxed(m->next, free_head);
+      StoreRelease(m->seq, odd + 1);
       free_head = i + 1;
     }
   }
@@ -81,10 +114,36 @@ void Table::RecoverAfterDeadWriter(void* table) {
 }
 
 bool Table::Lock() {
-  switch (LockRobust(&header_->write_lock, kLockTimeoutMs, &RecoverAfterDeadWriter, this)) {
+  // Backing off from a holder that kept the lock through a whole wait: one
+  // attempt, no wait, until the lock is seen free again, that is until this
+  // attempt gets it or anyone else did since (lock_acquisitions moved).
+  const uint64_t acquisitions = LoadRelaxed(header_->lock_acquisitions);
+  if (backing_off() && acquisitions != LoadRelaxed(stuck_at_acquisitions_)) {
+    StoreRelaxed(backing_off_, 0u);
+  }
+  const uint32_t timeout = backing_off() ? 0 : kLockTimeoutMs;
+  const LockStatus status = LockRobust(&header_->write_lock, timeout, &header_->lock_progress,
+                                       &RecoverAfterDeadWriter, this);
+  switch (status) {
     case LockStatus::kLocked:
     case LockStatus::kRecovered:
+      AddRelaxed(header_->lock_acquisitions, uint64_t{1});
+      StoreRelaxed(backing_off_, 0u);
       return true;
+    case LockStatus::kTimedOut:
+    case LockStatus::kBusy:
+      // The lock changed hands during the wait: contended, and this wait was
+      // just unlucky (a holder descheduled on a loaded machine); wait again
+      // next time. Otherwise one process held it throughout, stopped (kTimedOut)
+      // or in a long job such as a rebuild (kBusy): neither ends within a
+      // handshake, so fail fast until it lets go.
+      if (LoadRelaxed(header_->lock_acquisitions) == acquisitions) {
+        StoreRelaxed(stuck_at_acquisitions_, acquisitions);
+        StoreRelaxed(backing_off_, 1u);
+      }
+      StoreRelaxed(last_wait_busy_, status == LockStatus::kBusy ? 1u : 0u);
+      Count(kErrors);
+      return false;
     default:
       Count(kErrors);
       return false;
@@ -104,12 +163,16 @@ GetResult Table::Get(const uint8_t* key, size_t key_length, uint8_t* out, uint32
     uint32_t link = LoadAcquire(*Bucket(hash));
     bool changed = false;
     for (uint32_t steps = 0; link != 0 && !changed; ++steps) {
-      if (link > items_ || steps >= items_) {
-        changed = true;  // a link from a half-rebuilt chain: start over
+      TLSSHM_TEST_HOOK("get.step");
+      if (link > items_ || steps >= kMaxChainSteps) {
+        // A link from a half-rebuilt chain, or a chain far longer than a keyed
+        // hash makes (corrupt, or cut into a cycle): start over, boundedly.
+        changed = true;
         break;
       }
       const uint32_t i = link - 1;
       SlotMeta* m = Meta(i);
+      TLSSHM_TEST_HOOK("get.link");
       const uint32_t seq = LoadAcquire(m->seq);
       if ((seq & 1) != 0 || LoadRelaxed(m->state) != kSlotUsed) {
         changed = true;  // being written, or freed under us
@@ -180,15 +243,17 @@ void Table::Unchain(uint32_t index) {
 
 void Table::Free(uint32_t index) {
   SlotMeta* m = Meta(index);
-  const uint32_t seq = m->seq;
-  StoreRelaxed(m->seq, seq + 1);
+  // From seq | 1: a sequence number left odd (by a bug, or by a scribbler)
+  // must not flip the protocol and leave the slot odd for good.
+  const uint32_t seq = m->seq | 1;
+  StoreRelaxed(m->seq, seq);
   FenceRelease();
   StoreRelaxed(m->state, kSlotFree);
   StoreRelaxed(m->expires_at_ms, uint64_t{0});
   StoreRelaxed(m->key_length, uint16_t{0});
   StoreRelaxed(m->value_length, 0u);
   StoreRelaxed(m->next, header_->free_head);
-  StoreRelease(m->seq, seq + 2);
+  StoreRelease(m->seq, seq + 1);
   StoreRelaxed(header_->free_head, index + 1);
   StoreRelaxed(header_->used, header_->used - 1);
 }
@@ -244,9 +309,10 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
   }
   const uint32_t i = link - 1;
   SlotMeta* m = Meta(i);
-  const uint32_t seq = m->seq;
-  StoreRelaxed(m->seq, seq + 1);
+  const uint32_t seq = m->seq | 1;  // see Free
+  StoreRelaxed(m->seq, seq);
   FenceRelease();
+  TLSSHM_TEST_HOOK("set.odd");
   StoreRelaxed(m->hash, hash);
   StoreRelaxed(m->key_length, uint16_t(key_length));
   CopyIn(Key(i), key, key_length);
@@ -255,9 +321,9 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
   StoreRelaxed(m->expires_at_ms, expires_at_ms);
   StoreRelaxed(m->state, kSlotUsed);
   if (!replacing) StoreRelaxed(m->next, LoadRelaxed(*Bucket(hash)));
-  StoreRelease(m->seq, seq + 2);
+  StoreRelease(m->seq, seq + 1);
   if (!replacing) StoreRelease(*Bucket(hash), link);
-  outbox_.Append(i, seq + 2);
+  outbox_.Append(i, seq + 1);  // the even sequence number this write published
   Unlock();
   Count(kSets);
   if (replacing) Count(kReplaced);

@@ -10,13 +10,23 @@
 //   rotating hand and drops the one closest to expiry (with one timeout for all
 //   items that is the oldest one). Sampling keeps eviction O(1) without an LRU
 //   list, which would make every read a write.
-// - Every loop over a chain is bounded by the number of items, so a corrupt or
-//   changing chain ends the walk instead of spinning.
+// - Every loop over a chain is bounded, so a corrupt or changing chain ends the
+//   walk instead of spinning: a lock-free lookup walks at most kMaxChainSteps
+//   links per attempt (chains average under one link: buckets >= items, keyed
+//   hash), writers at most `items`.
+// - Writes on the handshake path wait for the lock at most kLockTimeoutMs.
+//   After a wait during which one process held the lock throughout (stopped
+//   by SIGSTOP, or in a long job such as recovering a large table), this
+//   attachment fails fast (one trylock, no wait) until it sees the lock free
+//   again (it gets it, or Header::lock_acquisitions shows that someone did),
+//   so such a holder costs others dropped sessions, not frozen event loops. A
+//   wait that saw the lock change hands (contention) does not back off.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "atomics.h"
 #include "layout.h"
 #include "lock.h"
 #include "outbox.h"
@@ -25,8 +35,10 @@ namespace tlsshm {
 
 class Segment;
 
-constexpr uint32_t kLockTimeoutMs = 1000;  // a writer stopped with the lock held
+constexpr uint32_t kLockTimeoutMs = 50;    // longest wait for the write lock
 constexpr uint32_t kReadAttempts = 64;      // lock-free read retries before a miss
+constexpr uint32_t kMaxChainSteps = 64;     // links walked per lookup attempt
+constexpr uint32_t kProgressEvery = 1u << 16;  // slots rebuilt per lock_progress bump
 constexpr uint32_t kEvictionSample = 8;     // slots compared per eviction
 constexpr uint32_t kSweepSlice = 4096;      // slots examined per lock hold
 
@@ -55,9 +67,15 @@ class Table {
   // Frees expired slots, kSweepSlice at a time; returns how many were freed.
   uint32_t Sweep(uint64_t now_ms);
 
-  // The write lock with this table's recovery; true when held.
+  // The write lock with this table's recovery; true when held. Waits at most
+  // kLockTimeoutMs, or not at all while this attachment is backing off from a
+  // stuck holder.
   bool Lock();
   void Unlock();
+  bool backing_off() const { return LoadRelaxed(backing_off_) != 0; }
+  // Whether the last failed wait saw the holder at work (lock_progress moved):
+  // busy (a rebuild), as opposed to stopped.
+  bool last_wait_busy() const { return LoadRelaxed(last_wait_busy_) != 0; }
 
   uint32_t used() const;
   uint32_t items() const { return items_; }
@@ -81,6 +99,10 @@ class Table {
   static void RecoverAfterDeadWriter(void* table);
 
   Header* header_;
+  uint64_t hash_key_[2];
+  uint32_t backing_off_ = 0;  // 1 after a whole wait against one holder
+  uint64_t stuck_at_acquisitions_ = 0;  // lock_acquisitions when that wait ended
+  uint32_t last_wait_busy_ = 0;
   uint32_t* buckets_;
   uint8_t* meta_;
   uint8_t* blocks_;

@@ -30,7 +30,8 @@ LIBFUZZER_RUNS="${LIBFUZZER_RUNS:-100000}"
 core=(cache lock outbox segment siphash slots)
 headers=("$native"/*.h "$here"/*.h)
 
-common=(-std=c++17 -g -O1 -Wall -Wextra -fno-omit-frame-pointer -pthread)
+# TLSSHM_TEST_HOOKS: the preemption points of testhook.h (empty in the addon).
+common=(-std=c++17 -g -O1 -Wall -Wextra -fno-omit-frame-pointer -pthread -DTLSSHM_TEST_HOOKS)
 asan=(-fsanitize=address,undefined -fno-sanitize-recover=all)
 # TSan does not model standalone fences; every shared access is an __atomic
 # builtin (atomics.h), so its race reports stay exact without them.
@@ -143,7 +144,7 @@ libfuzzer_ready=0
 if command -v "$CLANGXX" >/dev/null 2>&1; then
   fuzz_srcs=("$here/fuzz.cc")
   for c in "${core[@]}"; do fuzz_srcs+=("$native/$c.cc"); done
-  fuzz_flags=(-std=c++17 -g -O1 -Wall -Wextra -pthread -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+  fuzz_flags=(-std=c++17 -g -O1 -Wall -Wextra -pthread -DTLSSHM_TEST_HOOKS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
   if stale "$out/fuzz-libfuzzer" "${fuzz_flags[*]}" "${fuzz_srcs[@]}"; then
     if "$CLANGXX" "${fuzz_flags[@]}" "${fuzz_srcs[@]}" -o "$out/fuzz-libfuzzer" 2>"$out/fuzz-libfuzzer.log"; then
       echo "${fuzz_flags[*]}" >"$out/fuzz-libfuzzer.flags"

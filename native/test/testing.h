@@ -26,6 +26,7 @@
 #include "../segment.h"
 #include "../siphash.h"
 #include "../slots.h"
+#include "../testhook.h"
 
 namespace tlstest {
 

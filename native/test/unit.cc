@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <atomic>
@@ -1058,7 +1059,7 @@ void TestReopenAloneResetsVolatileState() {
   REQUIRE(c != nullptr);
   EXPECT(c->segment().reset_on_open());
   EXPECT_EQ(c->LeaseHolder(), 0u);
-  EXPECT_EQ(c->Sum().counters[kHits], 1u);  // the dead stripe was kept, in stripe 0
+  EXPECT_EQ(c->Sum().counters[kHits], 1u);  // the dead process's stripe keeps its counts
   EXPECT_EQ(c->Sum().attached, 1u);
   EXPECT_EQ(tlstest::CheckTable(c->segment()), std::string(""));
   EXPECT_EQ(Get(c->table(), KeyFor(2)).result, GetResult::kMiss);
@@ -1111,6 +1112,510 @@ void TestReopenAloneRepairsCutShortRotation() {
   EXPECT_EQ(std::memcmp(Slot(out, kTicketCurrent), Slot(before, kTicketNext), kTicketRecordBytes), 0);
 }
 
+// ---- trust in production (issue 8) ----------------------------------------------
+
+// A hook that lets a test run two threads through a chosen interleaving: the
+// thread that reaches `pause_at` first hands over to the other and waits
+// until it says "go on" (bounded, so a broken protocol fails instead of hanging).
+struct Interleaving {
+  std::atomic<int> phase{0};
+  static void WaitFor(const std::atomic<int>& phase, int value) {
+    for (int i = 0; i < 20000 && phase.load() < value; ++i) usleep(100);
+  }
+};
+Interleaving* interleaving = nullptr;
+std::atomic<uint64_t> hook_calls[4];
+const char* counted_points[4] = {"get.step", "lock.wait", nullptr, nullptr};
+
+void CountingHook(const char* point) {
+  for (int i = 0; i < 4 && counted_points[i] != nullptr; ++i) {
+    if (std::strcmp(point, counted_points[i]) == 0) hook_calls[i]++;
+  }
+}
+
+void ResetHookCounts() {
+  for (auto& c : hook_calls) c = 0;
+}
+
+void TestRebuildFreesWithWriterProtocol() {
+  // A reader loads a chain link to a slot a dead writer left half written;
+  // then recovery frees that slot. Between recovery's stores, the reader must
+  // not accept the half-written bytes as a hit (issue 8, point 1).
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(G(8, 64, 32), &e);
+  REQUIRE(c != nullptr);
+  Table& t = c->table();
+  const std::string key = "session";
+  REQUIRE(Set(t, key, std::string(40, 'A')) == SetResult::kInserted);
+  long slot = tlstest::FindSlot(c->segment(), key);
+  REQUIRE(slot >= 0);
+  // The dead writer: seq odd, half of a new value written.
+  SlotMeta* m = tlstest::MetaAt(c->segment(), uint32_t(slot));
+  StoreRelaxed(m->seq, m->seq + 1);
+  uint8_t* block = c->segment().base() + c->segment().layout().blocks_offset +
+                   uint64_t(slot) * c->segment().layout().block_stride;
+  std::memset(block, 'B', 20);
+
+  Interleaving il;
+  interleaving = &il;
+  tlsshm::test_hook = [](const char* point) {
+    Interleaving* il = interleaving;
+    if (std::strcmp(point, "get.link") == 0 && il->phase.load() == 0) {
+      il->phase = 1;  // the reader holds a link: let recovery run
+      Interleaving::WaitFor(il->phase, 2);
+    } else if (std::strcmp(point, "rebuild.free") == 0 && il->phase.load() == 1) {
+      il->phase = 2;  // recovery is between its stores: let the reader go on
+      Interleaving::WaitFor(il->phase, 3);
+    }
+  };
+  Got got{GetResult::kMiss, ""};
+  std::thread reader([&] {
+    got = Get(t, key);
+    il.phase = 3;
+  });
+  Interleaving::WaitFor(il.phase, 1);
+  REQUIRE(il.phase.load() == 1);
+  t.Rebuild();  // as the next locker after EOWNERDEAD would
+  reader.join();
+  tlsshm::test_hook = nullptr;
+  interleaving = nullptr;
+  EXPECT_EQ(il.phase.load(), 3);  // the interleaving really happened
+  EXPECT(got.result != GetResult::kHit);
+  EXPECT_EQ(got.value, std::string(""));
+  EXPECT_EQ(tlstest::CheckTable(c->segment()), std::string(""));
+}
+
+void TestOddSequenceIsRepairedByTheNextWrite() {
+  // A slot whose seq is odd outside any write (issue 8, point 6): the next
+  // write must leave it even and readable, not odd for good.
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(G(8), &e);
+  REQUIRE(c != nullptr);
+  Table& t = c->table();
+  REQUIRE(Set(t, "k", "one") == SetResult::kInserted);
+  SlotMeta* m = tlstest::MetaAt(c->segment(), uint32_t(tlstest::FindSlot(c->segment(), "k")));
+  StoreRelaxed(m->seq, m->seq + 1);
+  EXPECT_EQ(Set(t, "k", "two"), SetResult::kReplaced);
+  EXPECT_EQ(m->seq % 2, 0u);
+  EXPECT_EQ(Get(t, "k").value, std::string("two"));
+  StoreRelaxed(m->seq, m->seq + 1);  // and through delete + reuse
+  EXPECT(t.Delete(U(std::string("k")), 1));
+  EXPECT_EQ(m->seq % 2, 0u);
+  EXPECT_EQ(Set(t, "k", "three"), SetResult::kInserted);
+  EXPECT_EQ(Get(t, "k").value, std::string("three"));
+}
+
+void TestScribbledHeaderMovesNothing() {
+  // Another process rewrites the geometry and offsets in the header after we
+  // opened (issue 8, point 8): every operation keeps using the geometry
+  // validated at open. Run in a child: before the fix this crashed.
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(G(16), &e);
+  REQUIRE(c != nullptr);
+  REQUIRE(Set(c->table(), "k", "v") == SetResult::kInserted);
+  const std::string handle = c->segment().handle();
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    Error ce;
+    std::unique_ptr<Cache> child = Cache::Open(handle, &ce);
+    if (child == nullptr) tlstest::ChildExit(2);
+    Header* h = child->segment().header();
+    StoreRelaxed(h->stripes_offset, uint64_t{1} << 40);
+    StoreRelaxed(h->buckets_offset, uint64_t{1} << 40);
+    StoreRelaxed(h->meta_offset, uint64_t{1} << 40);
+    StoreRelaxed(h->blocks_offset, uint64_t{1} << 40);
+    StoreRelaxed(h->items, 1u << 24);
+    StoreRelaxed(h->meta_stride, 1u << 20);
+    StoreRelaxed(h->block_stride, 1u << 20);
+    StoreRelaxed(h->bucket_count, 1u << 24);
+    child->Count(kNativeCounters, 1);
+    if (Get(child->table(), "k").value != "v") tlstest::ChildExit(3);
+    if (Set(child->table(), "k2", "v2") != SetResult::kInserted) tlstest::ChildExit(4);
+    Totals t = child->Sum();
+    if (t.counters[kNativeCounters] != 1) tlstest::ChildExit(5);
+    child->table().Sweep(kT0);
+    // A fresh opener refuses the scribbled header.
+    std::unique_ptr<Cache> late = Cache::Open(handle, &ce);
+    if (late != nullptr || ce.code != "ERR_TLS_SHM_CORRUPT") tlstest::ChildExit(6);
+    child->Close();
+    tlstest::ChildExit(0);
+  }
+  EXPECT_EQ(Wait(pid), 0);
+  EXPECT_EQ(Get(c->table(), "k2").value, std::string("v2"));
+  EXPECT_EQ(c->Sum().counters[kNativeCounters], 1u);
+}
+
+void TestChainWalkIsBounded() {
+  // A chain cut into a cycle (corruption) costs a lookup at most
+  // kReadAttempts x kMaxChainSteps links, not items x kReadAttempts (point 11).
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(G(1u << 16, 16, 16), &e);
+  REQUIRE(c != nullptr);
+  Table& t = c->table();
+  REQUIRE(Set(t, "a", "1") == SetResult::kInserted);
+  SlotMeta* m = tlstest::MetaAt(c->segment(), uint32_t(tlstest::FindSlot(c->segment(), "a")));
+  const uint64_t hash = m->hash;
+  StoreRelaxed(m->next, uint32_t(tlstest::FindSlot(c->segment(), "a") + 1));  // points at itself
+  // A key that lands in the same bucket but is not "a".
+  std::string other;
+  const Layout& l = c->segment().layout();
+  for (uint32_t i = 0; other.empty() && i < 10'000'000; ++i) {
+    std::string k = "x" + std::to_string(i);
+    if (k != "a" && (SipHash13(c->segment().hash_key(), U(k), k.size()) & (l.bucket_count - 1)) ==
+                        (hash & (l.bucket_count - 1))) {
+      other = k;
+    }
+  }
+  REQUIRE(!other.empty());
+  ResetHookCounts();
+  tlsshm::test_hook = CountingHook;
+  EXPECT_EQ(Get(t, other).result, GetResult::kMiss);
+  tlsshm::test_hook = nullptr;
+  EXPECT(hook_calls[0].load() > 0);
+  EXPECT(hook_calls[0].load() <= uint64_t(kReadAttempts) * (kMaxChainSteps + 1));
+}
+
+void TestStuckHolderMakesWritersFailFast() {
+  // A lock holder stopped with SIGSTOP (point 16): the first writer waits a
+  // bounded time and fails; later writers fail at once (no wait at all) until
+  // the lock is free again; then writing resumes.
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(G(8), &e);
+  REQUIRE(c != nullptr);
+  Table& t = c->table();
+  const std::string handle = c->segment().handle();
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    tlstest::DieWithParent(parent);
+    Error ce;
+    std::unique_ptr<Cache> child = Cache::Open(handle, &ce);
+    if (child == nullptr || !child->table().Lock()) tlstest::ChildExit(2);
+    raise(SIGSTOP);
+    child->table().Unlock();
+    tlstest::ChildExit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, WUNTRACED) == pid && WIFSTOPPED(status));
+  ResetHookCounts();
+  tlsshm::test_hook = CountingHook;
+  EXPECT_EQ(Set(t, "k", "v"), SetResult::kLockFailed);
+  const uint64_t first_waits = hook_calls[1].load();
+  EXPECT(first_waits > 0);
+  EXPECT(t.backing_off());
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Set(t, "k", "v"), SetResult::kLockFailed);
+  EXPECT(!t.Delete(U(std::string("k")), 1));
+  EXPECT_EQ(hook_calls[1].load(), first_waits);  // no writer waited again
+  tlsshm::test_hook = nullptr;
+  EXPECT_EQ(Counter(*c, kErrors), 22u);
+  // Resumed, the holder unlocks: the lock is seen free and writes resume.
+  kill(pid, SIGCONT);
+  EXPECT_EQ(Wait(pid), 0);
+  EXPECT_EQ(Set(t, "k", "v"), SetResult::kInserted);
+  EXPECT(!t.backing_off());
+  EXPECT_EQ(Get(t, "k").value, std::string("v"));
+}
+
+void TestHolderInALongJobIsBusyAndWritersFailFast() {
+  // A holder that bumps lock_progress (a long rebuild) is busy, not stopped:
+  // the waiter says so, and, since one process holds the lock throughout,
+  // later writers fail fast instead of each waiting again (point 16).
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(G(8), &e);
+  REQUIRE(c != nullptr);
+  Table& t = c->table();
+  const std::string handle = c->segment().handle();
+  const pid_t parent = getpid();
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    tlstest::DieWithParent(parent);
+    close(fds[0]);
+    Error ce;
+    std::unique_ptr<Cache> child = Cache::Open(handle, &ce);
+    if (child == nullptr || !child->table().Lock()) tlstest::ChildExit(2);
+    if (write(fds[1], "L", 1) != 1) tlstest::ChildExit(3);
+    for (;;) {  // "rebuilding" until killed
+      AddRelaxed(child->segment().header()->lock_progress, uint64_t{1});
+      usleep(1000);
+    }
+  }
+  close(fds[1]);
+  char byte;
+  REQUIRE(read(fds[0], &byte, 1) == 1);
+  close(fds[0]);
+  ResetHookCounts();
+  tlsshm::test_hook = CountingHook;
+  EXPECT_EQ(Set(t, "k", "v"), SetResult::kLockFailed);
+  const uint64_t waits = hook_calls[1].load();
+  EXPECT(waits > 0);
+  EXPECT(t.last_wait_busy());
+  EXPECT(t.backing_off());
+  EXPECT_EQ(Set(t, "k", "v"), SetResult::kLockFailed);
+  EXPECT_EQ(hook_calls[1].load(), waits);  // failed fast
+  tlsshm::test_hook = nullptr;
+  kill(pid, SIGKILL);
+  EXPECT_EQ(Wait(pid), 128 + SIGKILL);
+  EXPECT_EQ(Set(t, "k", "v"), SetResult::kInserted);  // and recovers
+  EXPECT(!t.backing_off());
+}
+
+void TestContendedLockDoesNotBackOff() {
+  // A lock that changes hands is contended, not stuck: a wait that timed out
+  // (here: a holder keeping it 30 ms at a time, again and again) does not put
+  // this attachment into fail-fast mode (point 16).
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(G(8), &e);
+  REQUIRE(c != nullptr);
+  Table& t = c->table();
+  const std::string handle = c->segment().handle();
+  const pid_t parent = getpid();
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    tlstest::DieWithParent(parent);
+    close(fds[0]);
+    Error ce;
+    std::unique_ptr<Cache> child = Cache::Open(handle, &ce);
+    if (child == nullptr) tlstest::ChildExit(2);
+    bool told = false;
+    for (;;) {
+      if (!child->table().Lock()) continue;
+      if (!told && write(fds[1], "L", 1) == 1) told = true;
+      usleep(30000);
+      child->table().Unlock();
+    }
+  }
+  close(fds[1]);
+  char byte;
+  REQUIRE(read(fds[0], &byte, 1) == 1);
+  close(fds[0]);
+  for (int i = 0; i < 5; ++i) {
+    Set(t, "k", "v");
+    EXPECT(!t.backing_off());
+  }
+  kill(pid, SIGKILL);
+  EXPECT_EQ(Wait(pid), 128 + SIGKILL);
+  EXPECT_EQ(Set(t, "k", "v") != SetResult::kLockFailed, true);
+}
+
+void TestSlowRebuildOnOpenDoesNotFailOtherOpeners() {
+  // The first opener of a file nobody has open rebuilds its table under the
+  // attach gate; another opener must wait while that rebuild makes progress,
+  // even past the attach time-out (point 3). The hook makes the rebuild slow.
+  const std::string path = FreshPath("slow-rebuild");
+  const Geometry g = G(4 * kProgressEvery, 16, 16);
+  {
+    Error e;
+    bool created = false;
+    std::unique_ptr<Cache> c = Cache::CreateOrOpenFile(path, g, &created, &e);
+    REQUIRE(c != nullptr);
+  }
+  static std::atomic<int> ticks;
+  ticks = 0;
+  tlsshm::test_hook = [](const char* point) {
+    if (std::strcmp(point, "rebuild.progress") == 0) {
+      ticks++;
+      usleep(900'000);  // 4 ticks: 3.6 s, past the 2 s attach time-out
+    }
+  };
+  std::unique_ptr<Cache> first;
+  Error first_error;
+  std::thread opener([&] { first = Cache::Open("file:" + path, &first_error); });
+  for (int i = 0; i < 20000 && ticks.load() == 0; ++i) usleep(100);
+  Error e;
+  std::unique_ptr<Cache> second = Cache::Open("file:" + path, &e);
+  opener.join();
+  tlsshm::test_hook = nullptr;
+  EXPECT(first != nullptr);
+  EXPECT(first != nullptr && first->segment().reset_on_open());
+  EXPECT(second != nullptr);
+  EXPECT_EQ(e.code, std::string(""));
+  EXPECT(ticks.load() >= 3);
+}
+
+void TestFileOfAnotherUserIsRefused() {
+  // A valid 0600 cache planted by another user (point 4). Needs root to plant.
+  if (geteuid() != 0) {
+    std::printf("  (skipped: needs root to give a file to another user)\n");
+    return;
+  }
+  std::string p = MakeClosedFileCache(G(8));
+  REQUIRE(chown(p.c_str(), 65534, 65534) == 0);
+  ExpectOpenFails("file:" + p, "ERR_TLS_SHM_PERMISSIONS");
+  Error e;
+  bool created = true;
+  EXPECT(Cache::CreateOrOpenFile(p, G(8), &created, &e) == nullptr);
+  EXPECT_EQ(e.code, std::string("ERR_TLS_SHM_PERMISSIONS"));
+  EXPECT(e.message.find("65534") != std::string::npos);
+}
+
+void TestLockAbiMismatchIsRefused() {
+  // A cache made by a musl build opened by a glibc one, or the reverse (point 9).
+  std::string p = MakeClosedFileCache(G(8));
+  Patch<uint32_t>(p, offsetof(Header, lock_abi_libc), kLockAbiLibc == 1 ? 2u : 1u);
+  ExpectOpenFails("file:" + p, "ERR_TLS_SHM_VERSION");
+  Error e;
+  EXPECT(Cache::Open("file:" + p, &e) == nullptr);
+  EXPECT(e.message.find("musl") != std::string::npos);
+  std::string q = MakeClosedFileCache(G(8));
+  Patch<uint32_t>(q, offsetof(Header, lock_abi_bytes), uint32_t(sizeof(pthread_mutex_t) + 8));
+  ExpectOpenFails("file:" + q, "ERR_TLS_SHM_VERSION");
+}
+
+void TestDefaultTtlTheBindingCannotUseIsRefused() {
+  // Point 15: a default TTL the binding cannot express in 32-bit milliseconds.
+  Error e;
+  EXPECT(!ValidateGeometry(G(8, 64, 32, kMaxDefaultTtlS + 1), &e));
+  EXPECT(ValidateGeometry(G(8, 64, 32, kMaxDefaultTtlS), &e));
+  std::string p = MakeClosedFileCache(G(8));
+  Patch<uint32_t>(p, offsetof(Header, default_ttl_s), 0xffffffffu);
+  ExpectOpenFails("file:" + p, "ERR_TLS_SHM_CORRUPT");
+}
+
+std::vector<std::string> seen_before_link;
+
+void TestCreationHasNoTemporaryName() {
+  // Point 10: while a creator builds a new file, no second name of it exists
+  // (O_TMPFILE), and a stale temporary of a dead creator is removed on every
+  // open, also when the cache exists.
+  const std::string dir = TempDir() + "/tmpname";
+  REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+  const std::string path = dir + "/c.cache";
+  seen_before_link.clear();
+  tlsshm::test_hook = [](const char* point) {
+    if (std::strcmp(point, "file.before_link") == 0) seen_before_link = ListDir(TempDir() + "/tmpname");
+  };
+  Error e;
+  bool created = false;
+  std::unique_ptr<Cache> c = Cache::CreateOrOpenFile(path, G(8), &created, &e);
+  tlsshm::test_hook = nullptr;
+  REQUIRE(c != nullptr);
+  EXPECT(created);
+  EXPECT_EQ(seen_before_link.size(), size_t(0));
+  EXPECT_EQ(ListDir(dir).size(), size_t(1));
+  // A leftover of a creator that died (pid 1 is alive: use one that is not).
+  pid_t dead = fork();
+  REQUIRE(dead >= 0);
+  if (dead == 0) tlstest::ChildExit(0);
+  REQUIRE(Wait(dead) == 0);
+  const std::string stale = path + "." + std::to_string(dead) + ".0123456789abcdef.tmp";
+  REQUIRE(link(path.c_str(), stale.c_str()) == 0);  // a second name of the live cache
+  std::unique_ptr<Cache> d = Cache::CreateOrOpenFile(path, G(8), &created, &e);
+  REQUIRE(d != nullptr);
+  EXPECT(!created);
+  EXPECT(!Exists(stale));
+  EXPECT_EQ(ListDir(dir).size(), size_t(1));
+  c.reset();
+  d.reset();
+  unlink(path.c_str());
+  rmdir(dir.c_str());
+}
+
+void TestMappingIsLeftOutOfCoreDumps() {
+  // Point 12: the mapping is MADV_DONTDUMP ("dd" in /proc/self/smaps).
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(G(8), &e);
+  REQUIRE(c != nullptr);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(c->segment().base());
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  REQUIRE(f != nullptr);
+  char line[512];
+  bool in_mapping = false, found = false, dontdump = false;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    unsigned long lo, hi;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, ':') != nullptr &&
+        std::strncmp(line, "VmFlags", 7) != 0) {
+      in_mapping = lo == base;
+      found = found || in_mapping;
+    } else if (in_mapping && std::strncmp(line, "VmFlags:", 8) == 0) {
+      dontdump = std::strstr(line, " dd") != nullptr;
+    }
+  }
+  std::fclose(f);
+  EXPECT(found);
+  EXPECT(dontdump);
+}
+
+void TestMemfdSegmentLeavesNothingBehind() {
+  // Point 19, native part: an unnamed segment others open through the
+  // creator's /proc entry; nothing appears in /dev/shm, processes forked at
+  // any time open it while the creator lives, and it is gone with the last
+  // process that held it, however it died.
+  // Other processes may come and go in /dev/shm: look only for entries a
+  // segment of ours would have (named after its creator's pid).
+  auto named_after = [](pid_t pid) {
+    size_t n = 0;
+    const std::string prefix = "tls-shm-cache." + std::to_string(pid) + ".";
+    for (const std::string& name : ListDir("/dev/shm")) n += name.compare(0, prefix.size(), prefix) == 0;
+    return n;
+  };
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateMemfd(G(16), &e);
+  REQUIRE(c != nullptr);
+  const std::string handle = c->segment().handle();
+  const std::string prefix = "memfd:/proc/" + std::to_string(getpid()) + "/fd/";
+  EXPECT_EQ(handle.compare(0, prefix.size(), prefix), 0);
+  REQUIRE(Set(c->table(), "k", "from the creator") == SetResult::kInserted);
+  // Children come and go (one SIGKILLed while attached); each new one opens it.
+  for (int round = 0; round < 3; ++round) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      Error ce;
+      std::unique_ptr<Cache> child = Cache::Open(handle, &ce);
+      if (child == nullptr) tlstest::ChildExit(2);
+      if (Get(child->table(), "k").value != "from the creator") tlstest::ChildExit(3);
+      if (Set(child->table(), "child" + std::to_string(round), "v") != SetResult::kInserted) tlstest::ChildExit(4);
+      if (round == 1) raise(SIGKILL);
+      tlstest::ChildExit(0);
+    }
+    EXPECT_EQ(Wait(pid), round == 1 ? 128 + SIGKILL : 0);
+    EXPECT_EQ(Get(c->table(), "child" + std::to_string(round)).value, std::string("v"));
+  }
+  EXPECT_EQ(named_after(getpid()), size_t(0));
+  // A creator SIGKILLed: nothing to clean up, and its handle opens nothing.
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  pid_t creator = fork();
+  REQUIRE(creator >= 0);
+  if (creator == 0) {
+    close(fds[0]);
+    Error ce;
+    std::unique_ptr<Cache> mine = Cache::CreateMemfd(G(16), &ce);
+    if (mine == nullptr) tlstest::ChildExit(2);
+    const std::string h = mine->segment().handle();
+    if (write(fds[1], h.data(), h.size()) != ssize_t(h.size())) tlstest::ChildExit(3);
+    close(fds[1]);
+    pause();
+    tlstest::ChildExit(0);
+  }
+  close(fds[1]);
+  char buf[128] = {0};
+  REQUIRE(read(fds[0], buf, sizeof buf - 1) > 0);
+  close(fds[0]);
+  const std::string dead_handle = buf;
+  {
+    std::unique_ptr<Cache> other = Cache::Open(dead_handle, &e);
+    EXPECT(other != nullptr);  // opens while its creator lives
+  }
+  kill(creator, SIGKILL);
+  EXPECT_EQ(Wait(creator), 128 + SIGKILL);
+  ExpectOpenFails(dead_handle, "ERR_TLS_SHM_NOT_FOUND");
+  EXPECT_EQ(named_after(creator), size_t(0));
+  // Handles that only look like one.
+  for (const char* bad : {"memfd:/etc/passwd", "memfd:/proc/self/fd/0", "memfd:/proc/1/fd/../../x",
+                          "memfd:/proc/01/fd/3", "memfd:/proc/1/fd/3/", "memfd:"}) {
+    ExpectOpenFails(bad, "ERR_TLS_SHM_INVALID");
+  }
+}
+
 struct TestCase {
   const char* name;
   void (*run)();
@@ -1134,8 +1639,8 @@ const TestCase kTests[] = {
     {"ticket ring rotation, supplied keys and recovery with fresh keys", TestTicketRing},
     {"a ticket writer starts from seq | 1", TestTicketWriterStartsFromOddOrEven},
     {"maintenance lease", TestLease},
-    {"stripes fold into stripe 0", TestStripesFoldIntoStripeZero},
-    {"a dead process's stripe is folded once", TestDeadProcessStripeIsFoldedOnce},
+    {"counts stay in their stripe; extra attachments share stripe 0", TestStripesFoldIntoStripeZero},
+    {"a dead process's stripe keeps its counts; the next owner adds on top", TestDeadProcessStripeIsFoldedOnce},
     {"stale /dev/shm segment is removed by the next create", TestStaleShmIsRemovedByNextCreate},
     {"bad handles", TestBadHandles},
     {"a file that is not a cache", TestNotACache},
@@ -1146,6 +1651,20 @@ const TestCase kTests[] = {
     {"reopen alone replaces a ticket rotation cut short with fresh keys", TestReopenAloneRepairsCutShortRotation},
     {"threads of one process creating one file agree", TestThreadsCreatingOneFileAgree},
     {"reopen alone resets locks, stripes, lease, half-written slots", TestReopenAloneResetsVolatileState},
+    {"rebuild frees a slot with the writer protocol (no torn hit)", TestRebuildFreesWithWriterProtocol},
+    {"an odd slot sequence is repaired by the next write", TestOddSequenceIsRepairedByTheNextWrite},
+    {"a scribbled header moves nothing (geometry snapshot)", TestScribbledHeaderMovesNothing},
+    {"a chain walk is bounded per attempt", TestChainWalkIsBounded},
+    {"stuck lock holder: writers fail fast until the lock is free", TestStuckHolderMakesWritersFailFast},
+    {"a holder in a long job is busy; writers fail fast", TestHolderInALongJobIsBusyAndWritersFailFast},
+    {"a contended lock does not make writers back off", TestContendedLockDoesNotBackOff},
+    {"slow rebuild on open does not fail other openers", TestSlowRebuildOnOpenDoesNotFailOtherOpeners},
+    {"a file owned by another user is refused", TestFileOfAnotherUserIsRefused},
+    {"a lock ABI mismatch (glibc/musl) is refused", TestLockAbiMismatchIsRefused},
+    {"a default TTL the binding cannot use is refused", TestDefaultTtlTheBindingCannotUseIsRefused},
+    {"creating a file leaves no temporary name", TestCreationHasNoTemporaryName},
+    {"the mapping is left out of core dumps", TestMappingIsLeftOutOfCoreDumps},
+    {"a memfd segment leaves nothing behind", TestMemfdSegmentLeavesNothingBehind},
 };
 
 }  // namespace

@@ -75,6 +75,8 @@ export interface NativeBinding {
     path?: string,
   ): { cache: NativeCache; created: boolean };
   open(handle: string): NativeCache;
+  /** An unnamed segment (memfd) owned by this process; handle `memfd:/proc/PID/fd/N`. */
+  createMemfd(items: number, blocksize: number, maxKeyLength: number, timeoutS: number): NativeCache;
   layoutVersion: number;
   counterSlots: number;
   /** sizeof(Header) in native/layout.h. */

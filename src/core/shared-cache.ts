@@ -220,8 +220,8 @@ export class SharedCache {
   /** Opens the cache another process created, from its {@link SharedCache.handle}. */
   static open(handle: string): SharedCache {
     checkString(handle, 'handle');
-    if (!handle.startsWith('shm:') && !handle.startsWith('file:')) {
-      throw valueError(`handle must start with 'shm:' or 'file:', got '${handle.slice(0, 40)}'`);
+    if (!handle.startsWith('shm:') && !handle.startsWith('file:') && !handle.startsWith('memfd:')) {
+      throw valueError(`handle must start with 'shm:', 'memfd:' or 'file:', got '${handle.slice(0, 40)}'`);
     }
     const native = loadNative();
     let cache: NativeCache;
@@ -233,7 +233,7 @@ export class SharedCache {
     return new SharedCache(cache, false, handle);
   }
 
-  /** The string another process passes to {@link SharedCache.open}: `shm:/name` or `file:/path`. */
+  /** The string another process passes to {@link SharedCache.open}: `shm:/name`, `memfd:/proc/PID/fd/N` or `file:/path`. */
   get handle(): string {
     return this.#handle;
   }

@@ -144,7 +144,7 @@ t.test('SharedCache.open', async (t) => {
         caught = error;
       }
       t.ok(caught instanceof TypeError, `${handle}: TypeError`);
-      t.match(caught, { code: 'ERR_INVALID_ARG_VALUE', message: /handle must start with 'shm:' or 'file:'/ }, handle);
+      t.match(caught, { code: 'ERR_INVALID_ARG_VALUE', message: /handle must start with 'shm:', 'memfd:' or 'file:'/ }, handle);
     }
   });
 
