@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
 import { fromNative, TlsShmCacheError } from './errors';
-import { loadNative, NativeCache, NativeOutboxDrain, NativeStats, SetStatus } from './native';
+import { loadNative, NativeBinding, NativeCache, NativeOutboxDrain, NativeStats, SetStatus } from './native';
 import {
   handshakeCounter,
   HandshakeOutcome,
@@ -36,6 +36,17 @@ export interface SharedCacheOptions {
   timeout: number;
   /** Longest key in bytes (default 64). Longer keys are refused and counted as `tooLarge`. */
   maxKeyLength?: number;
+  /**
+   * Where a cache without `path` lives. `'memfd'` (the default): an unnamed
+   * segment that other processes open through this process's
+   * `/proc/PID/fd/N` entry; it disappears with the last process that maps it,
+   * however they all die (SIGKILL included), so nothing is ever left in
+   * /dev/shm. Falls back to `'shm'` where memfd_create or /proc is not
+   * available. `'shm'`: a named POSIX shared-memory entry in /dev/shm, removed
+   * when this process closes it or exits normally (a stale entry left by a
+   * killed creator is removed by the next create).
+   */
+  backing?: 'memfd' | 'shm';
   /**
    * Back the cache with this file instead of anonymous POSIX shared memory: for
    * processes that share no parent, and for a cache that survives restarts. If
@@ -112,7 +123,7 @@ export interface CacheStats {
   otherVersionHandshakes: number;
 }
 
-const CREATE_OPTIONS = ['items', 'blocksize', 'timeout', 'maxKeyLength', 'path'] as const;
+const CREATE_OPTIONS = ['items', 'blocksize', 'timeout', 'maxKeyLength', 'backing', 'path'] as const;
 
 /** Upper bounds, mirrored by native/layout.h. */
 export const LIMITS = {
@@ -158,6 +169,21 @@ export function segmentBytes(items: number, blocksize: number, maxKeyLength = DE
   return align(blocksOffset + items * align(blocksize, 8), 4096) + outboxBytes;
 }
 
+/**
+ * An unnamed segment, or undefined where the system has no memfd_create (or
+ * seccomp forbids it): the caller then makes a named one.
+ */
+function createMemfd(
+  native: NativeBinding, items: number, blocksize: number, maxKeyLength: number, timeout: number,
+): { cache: NativeCache; created: boolean } | undefined {
+  try {
+    return { cache: native.createMemfd(items, blocksize, maxKeyLength, timeout), created: true };
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_TLS_SHM_SYSTEM') return undefined;
+    throw error;
+  }
+}
+
 export class SharedCache {
   readonly #native: NativeCache;
   readonly #handle: string;
@@ -177,8 +203,9 @@ export class SharedCache {
   }
 
   /**
-   * Creates a cache in new POSIX shared memory (mode 0600, removed when this
-   * process closes it or exits), or opens-or-creates the file at `options.path`.
+   * Creates a cache in new shared memory (mode 0600; by default an unnamed
+   * memfd segment that is gone with the last process mapping it, see
+   * `backing`), or opens-or-creates the file at `options.path`.
    */
   static create(options: SharedCacheOptions): SharedCache {
     const o = checkOptions<SharedCacheOptions>(options, 'SharedCache.create', CREATE_OPTIONS);
@@ -188,6 +215,11 @@ export class SharedCache {
     const timeout = checkInteger(o.timeout, 'timeout', 1, LIMITS.timeout);
     const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
     const file = o.path === undefined ? undefined : path.resolve(checkString(o.path, 'path'));
+    const backing = o.backing === undefined ? 'memfd' : o.backing;
+    if (backing !== 'memfd' && backing !== 'shm') {
+      const message = `SharedCache.create: backing must be 'memfd' or 'shm', got `;
+      throw typeof backing === 'string' ? valueError(`${message}'${backing}'`) : typeError(message + typeof backing);
+    }
     const bytes = segmentBytes(items, blocksize, maxKeyLength);
     if (bytes > LIMITS.segmentBytes) {
       throw rangeError(
@@ -197,7 +229,8 @@ export class SharedCache {
     const native = loadNative();
     let made: { cache: NativeCache; created: boolean };
     try {
-      made = native.create(items, blocksize, maxKeyLength, timeout, file);
+      made = (file === undefined && backing === 'memfd' && createMemfd(native, items, blocksize, maxKeyLength, timeout)) ||
+        native.create(items, blocksize, maxKeyLength, timeout, file);
     } catch (error) {
       throw fromNative(error);
     }
