@@ -22,7 +22,8 @@ export type TlsShmCacheErrorCode =
   | 'ERR_TLS_SHM_NO_PRIMARY' // a cluster worker found no cache set up by its primary
   | 'ERR_TLS_SHM_NAMESPACE_IN_USE' // two servers attached with one namespace
   | 'ERR_TLS_SHM_TICKET_KEYS' // a ticket key file (tickets.keys) cannot be read
-  | 'ERR_TLS_SHM_REMOTE_CLIENT'; // the remote option was given but the 'redis' package is not installed
+  | 'ERR_TLS_SHM_REMOTE_CLIENT' // the remote option was given but the 'redis' package is not installed
+  | 'ERR_TLS_SHM_CRASH_LOOP'; // runCluster: a worker kept crashing; the runner stopped
 
 const marker = Symbol.for('tls-shm-cache.error');
 

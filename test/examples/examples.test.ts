@@ -78,3 +78,20 @@ t.test('sticky-balancer.js: tickets resume on whichever worker gets the socket',
   }
   t.equal(pids.size, 2, 'on both workers');
 });
+
+t.test('socket-io.js: polling clients talk to one worker each; TLS session IDs resume through the runner', async (t) => {
+  const { port } = await start(t, 'socket-io.js');
+  const { io } = await import('socket.io-client');
+  for (let i = 0; i < 3; i++) {
+    const socket = io(`https://127.0.0.1:${port}`, { transports: ['polling'], rejectUnauthorized: false, reconnection: false, forceNew: true });
+    t.teardown(() => socket.close());
+    const replies: string[] = [];
+    for (let m = 0; m < 3; m++) replies.push(await socket.timeout(20000).emitWithAck('echo', `m${m}`));
+    t.match(replies[0], /^worker \d \(pid \d+\) to 127\.0\.0\.1: m0$/, `client ${i + 1}: echoed, with the client's address`);
+    t.equal(new Set(replies.map((r) => r.split(' ')[1])).size, 1, `client ${i + 1}: one worker answered all its messages`);
+    socket.close();
+  }
+  // Plain TLS to the same port: the runner set the shared session cache up.
+  const outcomes = await opensslReconnect(port, ['-no_ticket', '-tls1_2']);
+  t.ok(outcomes.filter((o) => o === 'Reused').length >= 5, `session IDs resume: ${outcomes.join(' ')}`);
+});
