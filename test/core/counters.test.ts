@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { SharedCache } from '../../src/index';
-import { spawnFixture } from './fixtures/harness';
+import { spawnFixture, waitFor } from './fixtures/harness';
 
 t.test('sums never go back while processes attach, close and die, and end exact', async (t) => {
   const cache = SharedCache.create({ items: 64, blocksize: 64, timeout: 600 });
@@ -41,5 +41,9 @@ t.test('sums never go back while processes attach, close and die, and end exact'
   const final = cache.stats();
   t.equal(final.hits, expected, 'the total is exactly what the processes did, killed ones included');
   t.ok(Number((report.last as { hits: number }).hits) <= final.hits);
-  t.equal(final.attached, 1, 'only this process is still attached');
+  // The loop and sampler processes reported and are exiting: once they are
+  // gone (and the killed ones reaped), only this process holds a stripe.
+  await waitFor('the other processes to leave', () => cache.stats().attached === 1, 30_000);
+  t.equal(cache.stats().attached, 1, 'only this process is still attached');
+  t.equal(cache.stats().hits, expected, 'and the total did not move as they left');
 });
