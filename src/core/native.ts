@@ -13,6 +13,10 @@ export interface NativeStats {
   used: number;
   items: number;
   blocksize: number;
+  blocks: number;
+  maxValueBytes: number;
+  blocksFree: number;
+  bytesStored: number;
   maxKeyLength: number;
   timeout: number;
   totalBytes: number;
@@ -54,13 +58,22 @@ export interface NativeBinding {
   create(
     items: number,
     blocksize: number,
+    blocks: number,
+    maxValueBytes: number,
     maxKeyLength: number,
     timeoutSeconds: number,
     path?: string,
   ): { cache: NativeCache; created: boolean };
   open(handle: string): NativeCache;
   /** An unnamed segment (memfd) owned by this process; handle `memfd:/proc/PID/fd/N`. */
-  createMemfd(items: number, blocksize: number, maxKeyLength: number, timeoutS: number): NativeCache;
+  createMemfd(
+    items: number,
+    blocksize: number,
+    blocks: number,
+    maxValueBytes: number,
+    maxKeyLength: number,
+    timeoutS: number,
+  ): NativeCache;
   layoutVersion: number;
   counterSlots: number;
   unsupported?: string;

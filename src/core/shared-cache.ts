@@ -21,10 +21,28 @@ import { checkBytes, checkInteger, checkNumber, checkOptions, checkString, range
 
 /** Geometry of a new cache. */
 export interface SharedCacheOptions {
-  /** Number of slots: the most items the cache holds at once. uWSGI: `cache2 items=`. */
-  items: number;
-  /** Bytes per slot: the longest value accepted. Longer values are refused and counted as `tooLarge`. uWSGI: `blocksize=`. */
-  blocksize: number;
+  /**
+   * Number of slots: the most items the cache holds at once. uWSGI: `cache2 items=`.
+   * Required unless `memory` is given.
+   */
+  items?: number;
+  /**
+   * The allocation granule in bytes (default 64): a value takes ceil(length / blocksize)
+   * blocks, chained. It no longer bounds the value size (that is `maxValueBytes`). uWSGI: `blocksize=`.
+   */
+  blocksize?: number;
+  /**
+   * Number of value blocks (default: room for `items` values of the typical TLS mix,
+   * {@link DEFAULT_MEAN_VALUE_BYTES} bytes on average, and at least one value of `maxValueBytes`). uWSGI: `blocks=`.
+   */
+  blocks?: number;
+  /** Longest value in bytes (default 10 KiB, Node's own session limit). Longer values are refused and counted as `tooLarge`. */
+  maxValueBytes?: number;
+  /**
+   * A memory budget in bytes, the way nginx sizes `ssl_session_cache shared:name:size`: when
+   * given without `items`, `items` and `blocks` are the most that fit in it (the typical mix).
+   */
+  memory?: number;
   /** Seconds an item lives when `set` is given no TTL. nginx: `ssl_session_timeout`. */
   timeout: number;
   /** Longest key in bytes (default 64). Longer keys are refused and counted as `tooLarge`. */
@@ -42,8 +60,18 @@ export interface SharedCacheOptions {
 export interface CacheStats {
   /** Slots in the segment. */
   items: number;
-  /** Bytes per slot. */
+  /** The allocation granule in bytes. */
   blocksize: number;
+  /** Value blocks in the segment. */
+  blocks: number;
+  /** Blocks holding values now. */
+  blocksUsed: number;
+  /** Blocks free now. */
+  blocksFree: number;
+  /** Sum of the lengths of the values held now, in bytes. */
+  bytesStored: number;
+  /** Longest value accepted, in bytes. */
+  maxValueBytes: number;
   /** Longest key in bytes. */
   maxKeyLength: number;
   /** Default time to live, in seconds. */
@@ -86,13 +114,15 @@ export interface CacheStats {
   otherVersionHandshakes: number;
 }
 
-const CREATE_OPTIONS = ['items', 'blocksize', 'timeout', 'maxKeyLength', 'path'] as const;
+const CREATE_OPTIONS = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'memory', 'timeout', 'maxKeyLength', 'path'] as const;
 
 /** Upper bounds, mirrored by native/layout.h. */
 export const LIMITS = {
   items: 1 << 24,
   minBlocksize: 16,
   blocksize: 1 << 20,
+  blocks: 1 << 28,
+  maxValueBytes: 1 << 20,
   maxKeyLength: 1024,
   /** Seconds: TTLs are stored in milliseconds in 32 bits. */
   timeout: Math.floor(0xffffffff / 1000),
@@ -100,6 +130,16 @@ export const LIMITS = {
 } as const;
 
 const DEFAULT_MAX_KEY_LENGTH = 64;
+/** The default granule: a 160-byte TLS 1.2 session takes 3 blocks (192 bytes). */
+export const DEFAULT_BLOCKSIZE = 64;
+/** The default longest value: Node's own limit for a session (10 KiB). */
+export const DEFAULT_MAX_VALUE_BYTES = 10 * 1024;
+/**
+ * Average value size the default `blocks` is sized for: the typical TLS mix of 90 %
+ * 160-byte sessions and 10 % client-certificate sessions of 1.1-4 KB (mean ~400 B),
+ * rounded up to whole 64-byte blocks.
+ */
+export const DEFAULT_MEAN_VALUE_BYTES = 448;
 /** Values returned by get() are carved out of slabs of this size (Node's own pool is 8 KiB). */
 const SLAB_BYTES = 64 * 1024;
 
@@ -116,16 +156,69 @@ function trackOpen(cache: SharedCache): void {
   }
 }
 
-/** Bytes a cache of this geometry maps; the same arithmetic as ComputeLayout in native/segment.cc. */
-export function segmentBytes(items: number, blocksize: number, maxKeyLength = DEFAULT_MAX_KEY_LENGTH): number {
+/** The default number of blocks for `items` (see {@link SharedCacheOptions.blocks}). */
+export function defaultBlocks(items: number, blocksize = DEFAULT_BLOCKSIZE, maxValueBytes = DEFAULT_MAX_VALUE_BYTES): number {
+  return Math.max(Math.ceil((items * DEFAULT_MEAN_VALUE_BYTES) / blocksize), Math.ceil(maxValueBytes / blocksize));
+}
+
+/**
+ * Bytes a cache of this geometry maps; the same arithmetic as ComputeLayout in
+ * native/segment.cc. `blocks` defaults as in {@link SharedCache.create}.
+ */
+export function segmentBytes(
+  items: number,
+  blocksize = DEFAULT_BLOCKSIZE,
+  maxKeyLength = DEFAULT_MAX_KEY_LENGTH,
+  blocks = defaultBlocks(items, blocksize),
+): number {
   const align = (v: number, a: number) => Math.ceil(v / a) * a;
   let buckets = 2;
   while (buckets < items) buckets *= 2;
-  // sizeof(Header) is 384 (a multiple of 64; the robust mutex is 40 bytes on
-  // glibc and musl), then kStripes × sizeof(Stripe) = 128 × 448 bytes.
-  const metaOffset = align(384 + 128 * 448 + 4 * buckets, 64);
-  const blocksOffset = align(metaOffset + items * align(32 + maxKeyLength, 8), 64);
-  return align(blocksOffset + items * align(blocksize, 8), 4096);
+  // sizeof(Header), a multiple of 64 (the robust mutex is 40 bytes on glibc and
+  // musl), then kStripes × sizeof(Stripe) = 128 × 448 bytes.
+  const metaOffset = align(HEADER_BYTES + 128 * 448 + 4 * buckets, 64);
+  const linksOffset = align(metaOffset + items * align(40 + maxKeyLength, 8), 64);
+  const blocksOffset = align(linksOffset + 4 * blocks, 64);
+  return align(blocksOffset + blocks * align(blocksize, 8), 4096);
+}
+/** sizeof(Header) in native/layout.h (checked by test/core/shared-cache.test.ts through memoryBytes). */
+const HEADER_BYTES = 512;
+
+/** The geometry `create` derives from its options (validated). */
+interface Geometry {
+  items: number;
+  blocksize: number;
+  blocks: number;
+  maxValueBytes: number;
+  maxKeyLength: number;
+}
+
+function resolveGeometry(o: Partial<SharedCacheOptions>): Geometry {
+  const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize, DEFAULT_BLOCKSIZE);
+  const maxValueBytes = checkInteger(o.maxValueBytes, 'maxValueBytes', 1, LIMITS.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
+  const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
+  let items: number;
+  if (o.items === undefined && o.memory !== undefined) {
+    const memory = checkInteger(o.memory, 'memory', 1, LIMITS.segmentBytes);
+    const fits = (n: number) => segmentBytes(n, blocksize, maxKeyLength, o.blocks ?? defaultBlocks(n, blocksize, maxValueBytes)) <= memory;
+    if (!fits(1)) throw rangeError(`memory: ${memory} bytes cannot hold one item and one value of maxValueBytes`);
+    let lo = 1;
+    let hi = LIMITS.items;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (fits(mid)) lo = mid;
+      else hi = mid - 1;
+    }
+    items = lo;
+  } else {
+    if (o.items === undefined) throw typeError('SharedCache.create: items (or memory) is required');
+    items = checkInteger(o.items, 'items', 1, LIMITS.items);
+  }
+  const blocks = checkInteger(o.blocks, 'blocks', 1, LIMITS.blocks, defaultBlocks(items, blocksize, maxValueBytes));
+  if (blocks * blocksize < maxValueBytes) {
+    throw rangeError(`blocks × blocksize (${blocks * blocksize}) must hold one value of maxValueBytes (${maxValueBytes})`);
+  }
+  return { items, blocksize, blocks, maxValueBytes, maxKeyLength };
 }
 
 export class SharedCache {
@@ -153,33 +246,38 @@ export class SharedCache {
   static create(options: SharedCacheOptions): SharedCache {
     const o = checkOptions<SharedCacheOptions>(options, 'SharedCache.create', CREATE_OPTIONS);
     if (options === undefined) throw typeError('SharedCache.create: options { items, blocksize, timeout } are required');
-    const items = checkInteger(o.items, 'items', 1, LIMITS.items);
-    const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize);
+    const { items, blocksize, blocks, maxValueBytes, maxKeyLength } = resolveGeometry(o);
     const timeout = checkInteger(o.timeout, 'timeout', 1, LIMITS.timeout);
-    const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
     const file = o.path === undefined ? undefined : path.resolve(checkString(o.path, 'path'));
-    const bytes = segmentBytes(items, blocksize, maxKeyLength);
+    const bytes = segmentBytes(items, blocksize, maxKeyLength, blocks);
     if (bytes > LIMITS.segmentBytes) {
       throw rangeError(
-        `items × blocksize needs ${(bytes / 2 ** 30).toFixed(1)} GiB; the limit is ${LIMITS.segmentBytes / 2 ** 30} GiB`,
+        `items and blocks × blocksize need ${(bytes / 2 ** 30).toFixed(1)} GiB; the limit is ${LIMITS.segmentBytes / 2 ** 30} GiB`,
       );
     }
     const native = loadNative();
     let made: { cache: NativeCache; created: boolean };
     try {
-      made = native.create(items, blocksize, maxKeyLength, timeout, file);
+      made = native.create(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeout, file);
     } catch (error) {
       throw fromNative(error);
     }
     const cache = new SharedCache(made.cache, made.created);
     if (!made.created) {
       const s = cache.#geometry;
-      if (s.items !== items || s.blocksize !== blocksize || s.maxKeyLength !== maxKeyLength) {
+      if (
+        s.items !== items ||
+        s.blocksize !== blocksize ||
+        s.blocks !== blocks ||
+        s.maxValueBytes !== maxValueBytes ||
+        s.maxKeyLength !== maxKeyLength
+      ) {
         cache.close();
         throw new TlsShmCacheError(
           'ERR_TLS_SHM_GEOMETRY',
-          `${file} holds a cache of items=${s.items}, blocksize=${s.blocksize}, maxKeyLength=${s.maxKeyLength}; ` +
-            `asked for items=${items}, blocksize=${blocksize}, maxKeyLength=${maxKeyLength}. ` +
+          `${file} holds a cache of items=${s.items}, blocksize=${s.blocksize}, blocks=${s.blocks}, ` +
+            `maxValueBytes=${s.maxValueBytes}, maxKeyLength=${s.maxKeyLength}; asked for items=${items}, ` +
+            `blocksize=${blocksize}, blocks=${blocks}, maxValueBytes=${maxValueBytes}, maxKeyLength=${maxKeyLength}. ` +
             'Use the same geometry, or remove the file while no process uses it.',
         );
       }
@@ -224,7 +322,7 @@ export class SharedCache {
     // Values are copied into a private slab and handed out as views of it, the
     // way Buffer.allocUnsafe uses its pool: one N-API call per lookup and no
     // allocation but the view (a Buffer made by the addon costs ~5x the lookup).
-    if (this.#slab.length - this.#slabOffset < this.#geometry.blocksize) this.#newSlab();
+    if (this.#slab.length - this.#slabOffset < this.#geometry.maxValueBytes) this.#newSlab();
     const length = this.#native.getInto(key, this.#slabOffset);
     if (length < 0) return undefined;
     const value = this.#slab.subarray(this.#slabOffset, this.#slabOffset + length);
@@ -233,7 +331,7 @@ export class SharedCache {
   }
 
   #newSlab(): void {
-    this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, this.#geometry.blocksize * 4));
+    this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, this.#geometry.maxValueBytes * 4));
     // Values handed out share the slab: transferring one value's ArrayBuffer
     // (postMessage, structuredClone) would empty all the others, as it would
     // for Node's own Buffer pool, which Node marks the same way.
@@ -339,6 +437,11 @@ function toStats(s: NativeStats): CacheStats {
   return {
     items: s.items,
     blocksize: s.blocksize,
+    blocks: s.blocks,
+    blocksUsed: s.blocks - s.blocksFree,
+    blocksFree: s.blocksFree,
+    bytesStored: s.bytesStored,
+    maxValueBytes: s.maxValueBytes,
     maxKeyLength: s.maxKeyLength,
     timeout: s.timeout,
     memoryBytes: s.totalBytes,

@@ -211,7 +211,14 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
 /** A segment this process makes (private) or opens-or-creates (masterless), and maintains itself. */
 function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCacheOptions): SegmentSource {
   const segment = acquireSegment(key, () =>
-    openMaintained(SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout, path: o.path }), o),
+    openMaintained(SharedCache.create({
+      items: o.items,
+      blocksize: o.blocksize,
+      blocks: o.blocks,
+      maxValueBytes: o.maxValueBytes,
+      timeout: o.timeout,
+      path: o.path,
+    }), o),
   );
   return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
 }

@@ -73,7 +73,14 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
       code: 'ERR_INVALID_STATE',
     });
   }
-  const cache = SharedCache.create({ items: o.items, blocksize: o.blocksize, timeout: o.timeout, path: o.path });
+  const cache = SharedCache.create({
+      items: o.items,
+      blocksize: o.blocksize,
+      blocks: o.blocks,
+      maxValueBytes: o.maxValueBytes,
+      timeout: o.timeout,
+      path: o.path,
+    });
   let maintenance: Maintenance;
   let stats: StatsServer | undefined;
   try {
