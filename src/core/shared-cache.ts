@@ -211,7 +211,7 @@ function resolveGeometry(o: Partial<SharedCacheOptions>): Geometry {
     }
     items = lo;
   } else {
-    if (o.items === undefined) throw typeError('SharedCache.create: items (or memory) is required');
+    // Without `memory`, `items` is required: checkInteger names it.
     items = checkInteger(o.items, 'items', 1, LIMITS.items);
   }
   const blocks = checkInteger(o.blocks, 'blocks', 1, LIMITS.blocks, defaultBlocks(items, blocksize, maxValueBytes));
