@@ -98,7 +98,7 @@ export function formatSnapshot(doc: StatsDocument, source: string): string {
     ['items in use', `${formatCount(cap.used)} of ${formatCount(cap.items)} (${formatPercent(cap.usedRatio)})`],
     [
       'slots',
-      `keys up to ${cap.maxKeyLength} B, values up to ${formatBytes(cap.maxValueBytes)}, ttl ${cap.timeoutSeconds} s, ` +
+      `keys ≤ ${cap.maxKeyLength} B, values ≤ ${formatBytes(cap.maxValueBytes)}, ttl ${cap.timeoutSeconds} s, ` +
         `${formatBytes(cap.memoryBytes)} shared`,
     ],
     [

@@ -126,7 +126,7 @@ t.test('GET /stats counts what the cache did: hits, misses, lookups, sets, items
 });
 
 t.test('deletes, evictions, expired items, refused values and sweeps are counted', async (t) => {
-  const cache = newCache(t, { items: 4, blocksize: 64 });
+  const cache = newCache(t, { items: 4, blocksize: 64, maxValueBytes: 64 });
   const url = await serve(t, cache);
   cache.set(key('short'), key('v'), 0.05);
   for (let i = 0; i < 4; i++) cache.set(key(`fill${i}`), key('v')); // 5 items into 4 slots
