@@ -17,6 +17,7 @@
           "sources": [
             "native/cache.cc",
             "native/lock.cc",
+            "native/outbox.cc",
             "native/segment.cc",
             "native/siphash.cc",
             "native/slots.cc"

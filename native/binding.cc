@@ -8,6 +8,7 @@
 
 #include <string.h>  // explicit_bzero
 
+#include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "cache.h"
 #include "lock.h"
+#include "outbox.h"
 
 namespace {
 
@@ -86,16 +88,18 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     return DefineClass(env, "NativeCache",
                        {
                            InstanceMethod<&NativeCache::SetSlab>("setSlab"),
-                           InstanceMethod<&NativeCache::Set>("set"),
                            InstanceMethod<&NativeCache::Delete>("delete"),
                            InstanceMethod<&NativeCache::Sweep>("sweep"),
                            InstanceMethod<&NativeCache::Stats>("stats"),
                            InstanceMethod<&NativeCache::Count>("count"),
-                           InstanceMethod<&NativeCache::SetTicketKey>("setTicketKey"),
-                           InstanceMethod<&NativeCache::TicketKey>("ticketKey"),
+                           InstanceMethod<&NativeCache::SetTicketRing>("setTicketRing"),
+                           InstanceMethod<&NativeCache::RotateTicketRing>("rotateTicketRing"),
+                           InstanceMethod<&NativeCache::TicketRing>("ticketRing"),
                            InstanceMethod<&NativeCache::TicketGeneration>("ticketGeneration"),
                            InstanceMethod<&NativeCache::AcquireLease>("acquireLease"),
                            InstanceMethod<&NativeCache::ReleaseLease>("releaseLease"),
+                           InstanceMethod<&NativeCache::OutboxHead>("outboxHead"),
+                           InstanceMethod<&NativeCache::DrainOutbox>("drainOutbox"),
                            InstanceMethod<&NativeCache::Unlink>("unlink"),
                            InstanceMethod<&NativeCache::Close>("close"),
                        });
@@ -111,12 +115,12 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     scratch_.resize(cache_->table().max_value_bytes());
     data_ = info.Env().GetInstanceData<AddonData>();
     data_->open.insert(this);
-    InstallGetInto(info.Env(), info.This().As<Napi::Object>());
+    InstallBoundMethods(info.Env(), info.This().As<Napi::Object>());
   }
 
   ~NativeCache() override {
     Shutdown();
-    if (get_into_target_) *get_into_target_ = nullptr;
+    if (bound_target_) *bound_target_ = nullptr;
   }
 
   void Shutdown() {
@@ -161,23 +165,29 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   // getInto(key, offset) -> value length written at slab[offset], or -1 on a miss.
   //
   // The lookup itself takes ~50 ns; an ObjectWrap method adds ~100 ns of
-  // wrapper work (CallbackInfo, unwrapping `this`). So getInto is a plain
-  // Node-API function installed on each instance, bound to its object through
+  // wrapper work (CallbackInfo, unwrapping `this`). So getInto (and set) are plain
+  // Node-API functions installed on each instance, bound to its object through
   // `data`. The binding outlives neither side: it is a shared cell that the
   // destructor clears and the function's finalizer frees.
   using Target = std::shared_ptr<NativeCache*>;
 
-  void InstallGetInto(Napi::Env env, Napi::Object self) {
-    get_into_target_ = std::make_shared<NativeCache*>(this);
-    Target* held = new Target(get_into_target_);
+  void InstallBoundMethods(Napi::Env env, Napi::Object self) {
+    bound_target_ = std::make_shared<NativeCache*>(this);
+    InstallBound(env, self, "getInto", GetIntoRaw);
+    InstallBound(env, self, "set", SetRaw);
+  }
+
+  // One plain function on `self`, bound to this object through the shared cell.
+  void InstallBound(Napi::Env env, Napi::Object self, const char* name, napi_callback callback) {
+    Target* held = new Target(bound_target_);
     napi_value fn;
-    if (napi_create_function(env, "getInto", NAPI_AUTO_LENGTH, GetIntoRaw, held, &fn) != napi_ok ||
+    if (napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, held, &fn) != napi_ok ||
         napi_add_finalizer(env, fn, held, [](napi_env, void* data, void*) { delete static_cast<Target*>(data); },
                            nullptr, nullptr) != napi_ok) {
       delete held;
       return;
     }
-    napi_property_descriptor property = {"getInto", nullptr, nullptr, nullptr, nullptr, fn, napi_default, nullptr};
+    napi_property_descriptor property = {name, nullptr, nullptr, nullptr, nullptr, fn, napi_default, nullptr};
     napi_define_properties(env, self, 1, &property);
   }
 
@@ -236,20 +246,38 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   }
 
   // set(key, value, ttlMs) -> 0 inserted, 1 replaced, 2 too large, 3 lock failed
-  Napi::Value Set(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!Usable(env)) return env.Undefined();
+  // A plain bound function like getInto, for the same reason: a new session
+  // is stored on every full handshake.
+  static napi_value SetRaw(napi_env env, napi_callback_info info) {
+    size_t argc = 3;
+    napi_value argv[3];  // Node-API fills missing arguments with undefined
+    void* data = nullptr;
+    if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+    NativeCache* self = **static_cast<Target*>(data);
+    if (self == nullptr || !self->cache_ || self->cache_->closed()) {
+      Throw(Napi::Env(env), "ERR_TLS_SHM_CLOSED", "the cache is closed");
+      return nullptr;
+    }
     const uint8_t *key, *value;
     size_t key_length, value_length;
-    if (!BytesOf(info[0], &key, &key_length)) return ThrowType(env, "key must be a Buffer");
-    if (!BytesOf(info[1], &value, &value_length)) return ThrowType(env, "value must be a Buffer");
+    if (!BytesOf(Napi::Value(env, argv[0]), &key, &key_length)) {
+      ThrowType(Napi::Env(env), "key must be a Buffer");
+      return nullptr;
+    }
+    if (!BytesOf(Napi::Value(env, argv[1]), &value, &value_length)) {
+      ThrowType(Napi::Env(env), "value must be a Buffer");
+      return nullptr;
+    }
     uint32_t ttl_ms;
-    if (!Uint32Of(info[2], &ttl_ms) || ttl_ms == 0) {
-      return ThrowType(env, "ttlMs must be a positive 32-bit integer");
+    if (!Uint32Of(Napi::Value(env, argv[2]), &ttl_ms) || ttl_ms == 0) {
+      ThrowType(Napi::Env(env), "ttlMs must be a positive 32-bit integer");
+      return nullptr;
     }
     const uint64_t now = tlsshm::NowMs();
-    tlsshm::SetResult r = cache_->table().Set(key, key_length, value, value_length, now + ttl_ms, now);
-    return Napi::Number::New(env, static_cast<int>(r));
+    tlsshm::SetResult r = self->cache_->table().Set(key, key_length, value, value_length, now + ttl_ms, now);
+    napi_value out;
+    napi_create_int32(env, static_cast<int32_t>(r), &out);
+    return out;
   }
 
   Napi::Value Delete(const Napi::CallbackInfo& info) {
@@ -279,9 +307,10 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     if (counters.IsEmpty() || counters.Data() == nullptr) return env.Undefined();
     for (uint32_t i = 0; i < tlsshm::kCounters; ++i) counters[i] = double(totals.counters[i]);
     uint64_t ticket_set_at = 0;
-    uint8_t discard[tlsshm::kTicketKeyBytes];
-    uint64_t generation = cache_->TicketKey(discard, &ticket_set_at);
-    explicit_bzero(discard, sizeof discard);  // a secret: no copy left on the stack
+    uint32_t ticket_present = 0;
+    uint8_t discard[tlsshm::kTicketRingBytes];
+    uint64_t generation = cache_->TicketRing(discard, &ticket_present, &ticket_set_at);
+    explicit_bzero(discard, sizeof discard);
     Napi::Object out = Napi::Object::New(env);
     out.Set("counters", counters);
     out.Set("attached", double(totals.attached));
@@ -298,6 +327,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     out.Set("createdAtMs", double(tlsshm::LoadRelaxed(h.created_at_ms)));
     out.Set("ticketGeneration", double(generation));
     out.Set("ticketSetAtMs", double(ticket_set_at));
+    out.Set("ticketPresent", double(ticket_present));
     out.Set("leasePid", double(cache_->LeaseHolder()));
     out.Set("handle", cache_->segment().handle());
     return out;
@@ -314,30 +344,86 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     return env.Undefined();
   }
 
-  Napi::Value SetTicketKey(const Napi::CallbackInfo& info) {
+  // setTicketRing(ring: 256-byte Buffer, present: bit mask) -> generation, 0 if the lock failed
+  Napi::Value SetTicketRing(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
-    const uint8_t* key;
+    const uint8_t* ring;
     size_t length;
-    if (!BytesOf(info[0], &key, &length) || length != tlsshm::kTicketKeyBytes) {
-      return ThrowType(env, "ticket key must be a 48-byte Buffer");
+    uint32_t present;
+    if (!BytesOf(info[0], &ring, &length) || length != tlsshm::kTicketRingBytes) {
+      return ThrowType(env, "ticket ring must be a 256-byte Buffer");
     }
-    return Napi::Boolean::New(env, cache_->SetTicketKey(key, tlsshm::NowMs()));
+    if (!Uint32Of(info[1], &present) || present >= (1u << tlsshm::kTicketRingKeys)) {
+      return ThrowType(env, "present must be a mask of ring slots");
+    }
+    return Napi::Number::New(env, double(cache_->SetTicketRing(ring, present, tlsshm::NowMs())));
   }
 
-  // ticketKey() -> { generation, key } or undefined while there is none
-  Napi::Value TicketKey(const Napi::CallbackInfo& info) {
+  // rotateTicketRing(fresh: 128-byte Buffer) -> generation, 0 if the lock failed
+  Napi::Value RotateTicketRing(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Usable(env)) return env.Undefined();
-    uint8_t key[tlsshm::kTicketKeyBytes];
+    const uint8_t* fresh;
+    size_t length;
+    if (!BytesOf(info[0], &fresh, &length) || length != 2 * tlsshm::kTicketRecordBytes) {
+      return ThrowType(env, "fresh keys must be a 128-byte Buffer");
+    }
+    return Napi::Number::New(env, double(cache_->RotateTicketRing(fresh, tlsshm::NowMs())));
+  }
+
+  // ticketRing() -> { generation, setAtMs, present, ring } or undefined while there is none
+  Napi::Value TicketRing(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    uint8_t ring[tlsshm::kTicketRingBytes];
     uint64_t set_at = 0;
-    uint64_t generation = cache_->TicketKey(key, &set_at);
+    uint32_t present = 0;
+    uint64_t generation = cache_->TicketRing(ring, &present, &set_at);
     if (generation == 0) return env.Undefined();
     Napi::Object out = Napi::Object::New(env);
     out.Set("generation", double(generation));
     out.Set("setAtMs", double(set_at));
-    out.Set("key", Napi::Buffer<uint8_t>::Copy(env, key, sizeof key));
-    explicit_bzero(key, sizeof key);  // a secret: no copy left on the stack
+    out.Set("present", double(present));
+    out.Set("ring", Napi::Buffer<uint8_t>::Copy(env, ring, sizeof ring));
+    explicit_bzero(ring, sizeof ring);
+    return out;
+  }
+
+  // outboxHead() -> records appended so far: where a new drainer starts
+  Napi::Value OutboxHead(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    return Napi::Number::New(env, double(tlsshm::OutboxHead(cache_->segment())));
+  }
+
+  // drainOutbox(cursor, maxItems) -> { cursor, lost, stale, items: [[key, value, expiresAtMs], ...] }
+  Napi::Value DrainOutbox(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Usable(env)) return env.Undefined();
+    if (!info[0].IsNumber()) return ThrowType(env, "cursor must be a number");
+    const double cursor = info[0].As<Napi::Number>().DoubleValue();
+    uint32_t max_items;
+    if (!(cursor >= 0 && cursor <= 9007199254740991.0) || !Uint32Of(info[1], &max_items)) {
+      return ThrowType(env, "cursor must be a safe integer >= 0 and maxItems a 32-bit integer");
+    }
+    tlsshm::DrainResult r = tlsshm::DrainOutbox(cache_->segment(), uint64_t(cursor), max_items, tlsshm::NowMs());
+    Napi::Array items = Napi::Array::New(env, r.items.size());
+    for (uint32_t i = 0; i < r.items.size(); ++i) {
+      const tlsshm::OutboxItem& item = r.items[i];
+      Napi::Array row = Napi::Array::New(env, 3);
+      row.Set(0u, Napi::Buffer<uint8_t>::Copy(env, item.key.data(), item.key.size()));
+      row.Set(1u, Napi::Buffer<uint8_t>::Copy(env, item.value.data(), item.value.size()));
+      row.Set(2u, Napi::Number::New(env, double(item.expires_at_ms)));
+      items.Set(i, row);
+    }
+    // The copies held session secrets: wipe them before the vectors are freed.
+    for (tlsshm::OutboxItem& item : r.items) std::fill(item.value.begin(), item.value.end(), uint8_t{0});
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("cursor", double(r.cursor));
+    out.Set("lost", double(r.lost));
+    out.Set("stale", double(r.stale));
+    out.Set("items", items);
     return out;
   }
 
@@ -377,7 +463,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   std::unique_ptr<Cache> cache_;
   std::vector<uint8_t> scratch_;  // only its size is used: max_value_bytes
   Napi::ObjectReference slab_ref_;
-  Target get_into_target_;
+  Target bound_target_;
   uint8_t* slab_ = nullptr;
   size_t slab_length_ = 0;
   AddonData* data_ = nullptr;
@@ -445,6 +531,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd));
   exports.Set("layoutVersion", Napi::Number::New(env, tlsshm::kLayoutVersion));
   exports.Set("counterSlots", Napi::Number::New(env, tlsshm::kCounters));
+  exports.Set("headerBytes", Napi::Number::New(env, double(sizeof(tlsshm::Header))));
   return exports;
 }
 

@@ -1,6 +1,9 @@
 #include "cache.h"
 
+#include <sys/random.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstring>
 
@@ -104,30 +107,111 @@ Totals Cache::Sum() const {
   return t;
 }
 
-bool Cache::SetTicketKey(const uint8_t key[kTicketKeyBytes], uint64_t now_ms) {
-  if (!table_->Lock()) return false;
-  Header* h = segment_->header();
-  const uint32_t seq = h->ticket_seq;
-  StoreRelaxed(h->ticket_seq, seq + 1);
+namespace {
+
+// Opens a ticket ring update. Starts from `seq | 1`: a sequence number left
+// odd outside recovery (a bug, a stray write) must not make every later update
+// end odd, which would hide the ring from readers for good.
+uint32_t BeginTicketWrite(Header* h) {
+  const uint32_t odd = LoadRelaxed(h->ticket_seq) | 1u;
+  StoreRelaxed(h->ticket_seq, odd);
   FenceRelease();
-  CopyIn(h->ticket_key, key, kTicketKeyBytes);
+  return odd;
+}
+
+// Publishes `ring` with its present mask as the next generation and closes
+// the update with a release store of the next even number.
+void FinishTicketWrite(Header* h, uint32_t odd, const uint8_t ring[kTicketRingBytes], uint32_t present,
+                       uint64_t now_ms) {
+  CopyIn(h->ticket_ring, ring, kTicketRingBytes);
+  StoreRelaxed(h->ticket_present, present);
   StoreRelaxed(h->ticket_set_at_ms, now_ms);
-  StoreRelaxed(h->ticket_generation, h->ticket_generation + 1);
-  StoreRelease(h->ticket_seq, seq + 2);
-  table_->Unlock();
+  StoreRelaxed(h->ticket_generation, LoadRelaxed(h->ticket_generation) + 1);
+  StoreRelease(h->ticket_seq, odd + 1);
+}
+
+bool TicketRandomBytes(uint8_t* out, size_t n) {
+  while (n > 0) {
+    ssize_t got = getrandom(out, n, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    out += got;
+    n -= size_t(got);
+  }
   return true;
 }
 
-uint64_t Cache::TicketKey(uint8_t out[kTicketKeyBytes], uint64_t* set_at_ms) const {
+uint8_t* Record(uint8_t* ring, uint32_t slot) { return ring + size_t(slot) * kTicketRecordBytes; }
+
+}  // namespace
+
+void RepairTicketRing(Header* h) {
+  if ((LoadRelaxed(h->ticket_seq) & 1u) == 0) return;
+  uint8_t ring[kTicketRingBytes] = {};
+  uint32_t present = 0;
+  if (TicketRandomBytes(Record(ring, kTicketNext), kTicketRecordBytes) &&
+      TicketRandomBytes(Record(ring, kTicketCurrent), kTicketRecordBytes)) {
+    present = (1u << kTicketNext) | (1u << kTicketCurrent);
+  } else {
+    std::memset(ring, 0, sizeof ring);  // no randomness: no keys (servers keep theirs) rather than weak ones
+  }
+  // The sequence is odd already: finishing the update from it makes it even.
+  FinishTicketWrite(h, LoadRelaxed(h->ticket_seq), ring, present, NowMs());
+  explicit_bzero(ring, sizeof ring);
+}
+
+uint64_t Cache::SetTicketRing(const uint8_t ring[kTicketRingBytes], uint32_t present, uint64_t now_ms) {
+  if (!table_->Lock()) return 0;
+  Header* h = segment_->header();
+  FinishTicketWrite(h, BeginTicketWrite(h), ring, present & ((1u << kTicketRingKeys) - 1), now_ms);
+  const uint64_t generation = LoadRelaxed(h->ticket_generation);
+  table_->Unlock();
+  return generation;
+}
+
+uint64_t Cache::RotateTicketRing(const uint8_t fresh[2 * kTicketRecordBytes], uint64_t now_ms) {
+  if (!table_->Lock()) return 0;
+  Header* h = segment_->header();
+  // Under the lock nobody else writes the ring, so plain reads see the last
+  // complete one (a torn one was repaired by the locker that recovered).
+  uint8_t ring[kTicketRingBytes];
+  uint8_t next[kTicketRingBytes] = {};
+  CopyOut(ring, h->ticket_ring, kTicketRingBytes);
+  const uint32_t present = LoadRelaxed(h->ticket_present);
+  uint32_t now_present = 0;
+  auto put = [&](uint32_t slot, const uint8_t* record) {
+    std::memcpy(Record(next, slot), record, kTicketRecordBytes);
+    now_present |= 1u << slot;
+  };
+  if (present & (1u << kTicketCurrent)) put(kTicketPrevious, Record(ring, kTicketCurrent));
+  if (present & (1u << kTicketNext)) {
+    put(kTicketCurrent, Record(ring, kTicketNext));
+  } else {
+    put(kTicketCurrent, fresh + kTicketRecordBytes);
+  }
+  put(kTicketNext, fresh);
+  FinishTicketWrite(h, BeginTicketWrite(h), next, now_present, now_ms);
+  const uint64_t generation = LoadRelaxed(h->ticket_generation);
+  table_->Unlock();
+  explicit_bzero(ring, sizeof ring);
+  explicit_bzero(next, sizeof next);
+  return generation;
+}
+
+uint64_t Cache::TicketRing(uint8_t out[kTicketRingBytes], uint32_t* present, uint64_t* set_at_ms) const {
   const Header* h = segment_->header();
   for (uint32_t attempt = 0; attempt < kReadAttempts; ++attempt) {
     const uint32_t seq = LoadAcquire(h->ticket_seq);
     if ((seq & 1) == 0) {
-      CopyOut(out, h->ticket_key, kTicketKeyBytes);
+      CopyOut(out, h->ticket_ring, kTicketRingBytes);
+      const uint32_t mask = LoadRelaxed(h->ticket_present);
       const uint64_t generation = LoadRelaxed(h->ticket_generation);
       const uint64_t at = LoadRelaxed(h->ticket_set_at_ms);
       FenceAcquire();
       if (LoadRelaxed(h->ticket_seq) == seq) {
+        if (present != nullptr) *present = mask;
         if (set_at_ms != nullptr) *set_at_ms = at;
         return generation;
       }
@@ -135,7 +219,8 @@ uint64_t Cache::TicketKey(uint8_t out[kTicketKeyBytes], uint64_t* set_at_ms) con
     CpuRelax();
   }
   // A writer is mid-update (or died there, until the next locker recovers):
-  // callers treat 0 as "no new key" and keep the one they have.
+  // callers treat 0 as "no new ring" and keep the one they have.
+  explicit_bzero(out, kTicketRingBytes);
   return 0;
 }
 

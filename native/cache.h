@@ -1,6 +1,6 @@
 // One process's attachment to a segment: the mapping, its table, the counter
 // stripe this process writes, and the small shared records beside the table
-// (the cluster's ticket key and the maintenance lease).
+// (the cluster's ring of ticket keys and the maintenance lease).
 //
 // The binding wraps exactly one Cache per JavaScript SharedCache object.
 #pragma once
@@ -19,6 +19,13 @@ struct Totals {
   uint32_t attached;             // live processes holding a stripe
   uint32_t used;                 // slots holding an item
 };
+
+// Recovery of a ticket ring whose writer died mid-copy (its sequence number is
+// odd): the bytes may mix old and new keys, so they are never published.
+// Instead a fresh random current and next key are, as a new generation
+// (outstanding tickets cost one full handshake). Caller holds the write lock
+// or is alone with the segment.
+void RepairTicketRing(Header* h);
 
 class Cache {
  public:
@@ -43,10 +50,17 @@ class Cache {
   void Count(uint32_t counter, uint64_t n) { AddRelaxed(counter, n); }
   Totals Sum() const;
 
-  // Stores a new ticket key and bumps the generation; false if the lock failed.
-  bool SetTicketKey(const uint8_t key[kTicketKeyBytes], uint64_t now_ms);
-  // Copies the current key out; returns its generation (0 = none yet).
-  uint64_t TicketKey(uint8_t out[kTicketKeyBytes], uint64_t* set_at_ms) const;
+  // Replaces the whole ticket key ring (operator-supplied keys): `present` has
+  // bit i set for each filled slot. Bumps the generation; 0 if the lock failed.
+  uint64_t SetTicketRing(const uint8_t ring[kTicketRingBytes], uint32_t present, uint64_t now_ms);
+  // One rotation, done under the lock so that two rotators never lose a key:
+  // next becomes current, current becomes previous, fresh[0] becomes next. A
+  // ring without a next key (the first rotation) takes fresh[1] as current.
+  // Returns the new generation, 0 if the lock failed.
+  uint64_t RotateTicketRing(const uint8_t fresh[2 * kTicketRecordBytes], uint64_t now_ms);
+  // Copies the ring out; returns its generation, 0 when there is none yet or a
+  // writer is mid-update (callers keep the ring they have).
+  uint64_t TicketRing(uint8_t out[kTicketRingBytes], uint32_t* present, uint64_t* set_at_ms) const;
   uint64_t TicketGeneration() const;
 
   // Takes or renews the maintenance lease for this process. It is taken over

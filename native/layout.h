@@ -3,7 +3,7 @@
 // A segment is one mapping:
 //
 //   Header            geometry (fixed at creation), the write lock, the free
-//                     list, the ticket key and the maintenance lease
+//                     list, the ring of ticket keys and the maintenance lease
 //   Stripe[kStripes]  per-process counters; a stripe keeps its counts when its
 //                     owner leaves and the next owner adds on top; stripe 0 is
 //                     shared by processes that found no free stripe
@@ -40,12 +40,17 @@
 //   rebuilds the free list from every block no kept slot owns. A writer killed
 //   while popping, copying or pushing blocks therefore leaks nothing and
 //   leaves no chain shared by two items.
+//   Outbox            the last kOutboxBytes: a ring of (slot, seq) records that
+//                     Table::Set appends under the write lock it already holds,
+//                     read by the one process that publishes new sessions to
+//                     the cross-host tier (outbox.h; src/remote/). Its own
+//                     files, so that the table code only gains one call.
 //
 // Links are slot numbers + 1, never pointers, because every process maps the
 // segment at its own address; 0 means "none".
 //
 // Who holds what:
-// - Writers (set, delete, sweep, eviction, ticket key, lease) hold
+// - Writers (set, delete, sweep, eviction, ticket ring, lease) hold
 //   Header::write_lock, a robust process-shared mutex. (A stripe is claimed
 //   with a compare-and-swap of its owner pid, without the lock.) A writer killed
 //   while holding it is detected by the next locker (EOWNERDEAD), which
@@ -83,11 +88,30 @@ namespace tlsshm {
 
 constexpr char kMagic[8] = {'T', 'L', 'S', 'S', 'H', 'M', 'C', '\0'};
 // Bump whenever any struct below or the meaning of a field changes.
-constexpr uint32_t kLayoutVersion = 3;
+// 2: the ticket key became a ring; 3: the outbox at the end; 4: lock ABI,
+// lock progress counters, counts never move between stripes; 5: values span
+// chained blocks (blocks, max_value_bytes, links[], the block free list).
+constexpr uint32_t kLayoutVersion = 5;
 
 constexpr uint32_t kStripes = 128;     // process slots for counters
 constexpr uint32_t kCounters = 48;     // u64 counters per stripe
-constexpr uint32_t kTicketKeyBytes = 48;  // Node's ticket key: name, HMAC, AES
+// The session-ticket key ring. Each key is a fixed record, so that the ring is
+// one flat array of bytes to copy, compare and (for the cross-host tier)
+// serialise. A slot's role is its index:
+//   0 next      decrypts only (renewing), so that it reaches every process
+//               before anyone encrypts with it; becomes current at rotation
+//   1 current   encrypts every new ticket, decrypts
+//   2, 3        previous: decrypt and renew (automatic rotation uses 2 only;
+//               operator-supplied keys may fill both)
+constexpr uint32_t kTicketRingKeys = 4;
+constexpr uint32_t kTicketNameBytes = 16;   // key name, sent in the clear in every ticket
+constexpr uint32_t kTicketHmacBytes = 32;   // HMAC-SHA256 key
+constexpr uint32_t kTicketAesBytes = 16;    // AES-128-CBC key (Node's callback is fixed to it)
+constexpr uint32_t kTicketRecordBytes = kTicketNameBytes + kTicketHmacBytes + kTicketAesBytes;  // 64
+constexpr uint32_t kTicketRingBytes = kTicketRingKeys * kTicketRecordBytes;                   // 256
+constexpr uint32_t kTicketNext = 0;
+constexpr uint32_t kTicketCurrent = 1;
+constexpr uint32_t kTicketPrevious = 2;
 constexpr uint32_t kCacheLine = 64;
 
 // Bounds enforced natively as a backstop to the TypeScript validation.
@@ -179,12 +203,13 @@ struct alignas(kCacheLine) Header {
   // it move knows the holder is working, not stuck.
   uint64_t lock_progress;
 
-  // --- session ticket key, written under write_lock, read through ticket_seq
+  // --- session ticket key ring, written under write_lock, read through ticket_seq
   alignas(kCacheLine) uint32_t ticket_seq;  // seqlock over the fields below
-  uint32_t reserved1;
-  uint64_t ticket_generation;     // 0 = no key yet; +1 per rotation
-  uint64_t ticket_set_at_ms;      // wall clock of the last rotation
-  uint8_t ticket_key[kTicketKeyBytes];
+  uint32_t ticket_present;        // bit i set: ring slot i holds a key
+  uint64_t ticket_generation;     // 0 = no ring yet; +1 per change of the ring
+  uint64_t ticket_set_at_ms;      // wall clock of the last change
+  uint64_t reserved1;
+  uint8_t ticket_ring[kTicketRingBytes];  // kTicketRingKeys records: name, HMAC, AES
 
   // --- maintenance lease: which process sweeps and rotates when there is no
   // cooperating primary. Written under write_lock.

@@ -1,5 +1,7 @@
 #include "segment.h"
 
+#include "outbox.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +15,7 @@
 #include <cstring>
 
 #include "atomics.h"
+#include "cache.h"
 #include "lock.h"
 #include "slots.h"
 #include "testhook.h"
@@ -172,6 +175,7 @@ Layout ComputeLayout(const Geometry& g) {
   l.links_offset = AlignUp(l.meta_offset + uint64_t(g.items) * l.meta_stride, kCacheLine);
   l.blocks_offset = AlignUp(l.links_offset + 4ull * g.blocks, kCacheLine);
   l.total_bytes = AlignUp(l.blocks_offset + uint64_t(g.blocks) * l.block_stride, 4096);
+  l.total_bytes += kOutboxBytes;  // the outbox is the last kOutboxBytes (outbox.h)
   return l;
 }
 
@@ -623,14 +627,10 @@ void Segment::ResetVolatileState() {
   h->lease_pid = 0;
   h->lease_renewed_ms = 0;
   Table(*this).Rebuild();
-  // A ticket key rotation cut short, as in Table's recovery after a dead
-  // writer (the re-initialised mutex will not report EOWNERDEAD): left odd,
-  // readers would never see a key again and every later rotation would keep
-  // the sequence odd. Publish what is there as a new generation.
-  if ((h->ticket_seq & 1) != 0) {
-    h->ticket_generation += 1;
-    h->ticket_seq += 1;
-  }
+  // A ticket ring rotation cut short, as in Table's recovery after a dead
+  // writer (the re-initialised mutex will not report EOWNERDEAD): fresh keys,
+  // never the torn bytes (cache.h).
+  RepairTicketRing(h);
 }
 
 void Segment::Unlink() {

@@ -1,6 +1,7 @@
 #include "slots.h"
 
 #include "atomics.h"
+#include "cache.h"
 #include "segment.h"
 #include "siphash.h"
 #include "testhook.h"
@@ -30,6 +31,7 @@ Table::Table(const Segment& segment, uint64_t* counters) {
   bucket_count_ = l.bucket_count;
   meta_stride_ = l.meta_stride;
   block_stride_ = l.block_stride;
+  outbox_ = Outbox(segment.base() + l.total_bytes - kOutboxBytes);
 }
 
 uint64_t Table::Hash(const uint8_t* key, size_t key_length) const {
@@ -183,13 +185,8 @@ void Table::Rebuild() {
 void Table::RecoverAfterDeadWriter(void* table) {
   Table* t = static_cast<Table*>(table);
   t->Rebuild();
-  // A ticket key update cut short: any 48 secret bytes are a valid key, so
-  // publish what is there as a new generation and every process re-applies it.
-  Header* h = t->header_;
-  if ((h->ticket_seq & 1) != 0) {
-    StoreRelaxed(h->ticket_generation, h->ticket_generation + 1);
-    StoreRelease(h->ticket_seq, h->ticket_seq + 1);
-  }
+  // A ticket ring update cut short: fresh keys, never the torn bytes (cache.h).
+  RepairTicketRing(t->header_);
   t->Count(kRecoveries);
 }
 
@@ -445,6 +442,7 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
   StoreRelease(m->seq, seq + 1);
   StoreRelease(*Bucket(hash), link);
   StoreRelaxed(header_->bytes_stored, header_->bytes_stored + value_length);
+  outbox_.Append(i, seq + 1);  // the even sequence number this write published
   Unlock();
   Count(kSets);
   if (replacing) Count(kReplaced);

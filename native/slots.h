@@ -30,6 +30,7 @@
 #include "atomics.h"
 #include "layout.h"
 #include "lock.h"
+#include "outbox.h"
 
 namespace tlsshm {
 
@@ -128,6 +129,7 @@ class Table {
   uint32_t bucket_count_;
   uint32_t meta_stride_;
   uint32_t block_stride_;
+  Outbox outbox_;  // Set records what it stored, for the cross-host tier
 };
 
 }  // namespace tlsshm

@@ -1,3 +1,5 @@
+// Registers the cross-host tier with the TLS layer (node-redis itself is loaded only when `remote` is given).
+import './remote/index';
 export { SharedCache, LIMITS, segmentBytes } from './core/shared-cache';
 export type { SharedCacheOptions, CacheStats } from './core/shared-cache';
 export { TlsShmCacheError } from './core/errors';
@@ -8,9 +10,11 @@ export type { SetupOptions, SharedCacheSetup } from './tls/primary';
 export { attachSharedCache } from './tls/attach';
 export type { AttachOptions, Attachment } from './tls/attach';
 export type { MaintainedCacheOptions, TicketOptions, StatsOptions } from './tls/options';
+export type { RemoteOptions } from './tls/remote-hook';
+export type { LocalKeyRing, RingSnapshot } from './remote/key-ring';
 export { collectStats, renderPrometheus, PROMETHEUS_CONTENT_TYPE } from './stats/prometheus';
 export type { PromClientMetric, PromClientMetricValue, StatsSource } from './stats/prometheus';
 export { buildStatsDocument, STATS_DOCUMENT_VERSION } from './stats/document';
-export type { StatsDocument, HandshakeRow } from './stats/document';
+export type { StatsDocument, HandshakeRow, RemoteSection } from './stats/document';
 export { startStatsServer } from './stats/server';
 export type { StatsServer, StatsServerOptions } from './stats/server';

@@ -16,6 +16,10 @@ function rendererFor(result) {
       return require('../micro/render');
     case 'tls':
       return require('../tls/render');
+    case 'native':
+      return require('../native/render');
+    case 'model':
+      return require('../model/render');
     default:
       throw new Error(`unknown benchmark kind '${result.benchmark}'`);
   }

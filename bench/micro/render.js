@@ -97,6 +97,25 @@ function markdown(result, { svgFile } = {}) {
     md += '\n';
   }
 
+  if (p.drivers.includes('ipc') && result.trials.some((t) => t.driver === 'ipc' && t.ops.get.primaryCpuNsPerOp)) {
+    md += `## The IPC store's primary\n\n`;
+    md += `Every IPC get and set is answered by the one primary process. Its CPU time per operation (process.cpuUsage() of the `;
+    md += `primary over each phase ÷ operations the workers completed in it) caps the whole cluster at one core's worth: `;
+    md += `1 s ÷ CPU per operation.\n\n`;
+    const rows = [];
+    for (const workers of p.workers) {
+      const t = trialOf(result, 'ipc', workers);
+      if (!t) continue;
+      for (const op of ['get', 'set']) {
+        const o = t.ops[op];
+        if (!o || !o.primaryCpuNsPerOp) continue;
+        rows.push([String(workers), op, us(o.primaryCpuNsPerOp), pct(o.primaryCoreShare, 0), rate(o.opsPerSec), rate(1e9 / o.primaryCpuNsPerOp)]);
+      }
+    }
+    md += table(['workers', 'op', 'primary CPU µs per op', 'primary busy (of one core)', 'ops/s measured', 'ops/s at which the primary saturates one core'], rows);
+    md += '\n';
+  }
+
   if (result.trials.some((t) => t.ops.getPolled)) {
     md += `## shm get with a stats poller (cache.stats() every ${p.pollMs} ms from the primary)\n\n`;
     const rows = [];

@@ -46,6 +46,9 @@ function overRounds(rounds) {
     opsPerSec: round(median(rounds.map((r) => r.opsPerSec))),
     okRatio: Math.min(...rounds.map((r) => r.okRatio)),
     batch: rounds[0].batch,
+    // The primary's CPU per operation served and the share of one core it used (see main()).
+    primaryCpuNsPerOp: round(median(rounds.map((r) => r.primaryCpuNsPerOp))),
+    primaryCoreShare: round(median(rounds.map((r) => r.primaryCoreShare))),
     rounds: rounds.map((r) => ({
       medianNs: round(r.medianNs),
       p99Ns: round(r.p99Ns),
@@ -96,9 +99,19 @@ async function main() {
         }, params.pollMs);
       }
       const message = { cmd: 'run', op: phase.op, durationNs: params.duration * 1e9, warmupNs: params.warmup * 1e9 };
+      // This process's CPU over the phase: for the IPC store, the primary's
+      // work per operation (it answers every get and set); for the others, the
+      // baseline of an idle primary.
+      const cpuBefore = process.cpuUsage();
+      const wallBefore = process.hrtime.bigint();
       const results = await Promise.all(workers.map((w) => { const p = nextMessage(w, 'result'); w.send(message); return p; }));
+      const cpu = process.cpuUsage(cpuBefore);
+      const wallUs = Number(process.hrtime.bigint() - wallBefore) / 1000;
       if (timer) clearInterval(timer);
       const pooled = pool(results);
+      const served = results.reduce((n, r) => n + r.ops + r.warmupOps, 0);
+      pooled.primaryCpuNsPerOp = ((cpu.user + cpu.system) * 1000) / served;
+      pooled.primaryCoreShare = (cpu.user + cpu.system) / wallUs;
       if (phase.poll) pooled.polls = polls;
       (byPhase[phase.name] ||= []).push(pooled);
     }

@@ -36,15 +36,19 @@ async function main() {
   }
 
   async function run(op, durationNs, warmupNs) {
+    let warmupOps = 0;
     if (batches[op] === undefined) {
       // Unmeasured warm-up: lets the JIT settle and sizes the batch.
       const w = await timed(op, 64, warmupNs);
       batches[op] = driver.async ? 1 : batchFor(w.elapsedNs / w.ops, params.targetBatchNs);
+      warmupOps = w.ops;
     }
     const r = await timed(op, batches[op], durationNs);
     return {
       op,
       batch: batches[op],
+      // Operations of the warm-up (not timed, but the primary served them too).
+      warmupOps,
       ops: r.ops,
       hits: r.hits,
       elapsedNs: r.elapsedNs,

@@ -13,7 +13,11 @@
 //   through the server's session store. s_time has no -no_ticket flag; an
 //   OpenSSL config file given to it alone (OPENSSL_CONF) sets
 //   `Options = -SessionTicket` (SSL_OP_NO_TICKET) on its context.
-// - tls13-ticket: TLS 1.3 with tickets, as browsers and most clients do.
+// - tls13-ticket: TLS 1.3 with tickets (s_time keeps offering the ticket it
+//   holds until a new one arrives: a multi-use client).
+// - tls12-ticket: TLS 1.2 with tickets (the session, with its ticket, reused).
+// - tls13-single: TLS 1.3, each ticket used once, as browsers do
+//   (single-use-client.js, a Node client); measured with the ticket stores only.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -31,6 +35,13 @@ Options = -SessionTicket
 const KINDS = {
   'tls12-id': { label: 'TLS 1.2, session ID (no tickets)', args: ['-tls1_2'], noTicket: true },
   'tls13-ticket': { label: 'TLS 1.3, tickets', args: ['-tls1_3'], noTicket: false },
+  'tls12-ticket': { label: 'TLS 1.2, tickets', args: ['-tls1_2'], noTicket: false, stores: ['none', 'shm', 'shm-single', 'shm-norenew'] },
+  'tls13-single': {
+    label: 'TLS 1.3, each ticket used once (Node client)',
+    node: true,
+    noTicket: false,
+    stores: ['none', 'shm', 'shm-single', 'shm-norenew'],
+  },
 };
 
 let noTicketConfigFile;
@@ -69,12 +80,15 @@ function startClients({ port, kind, concurrency, seconds }) {
   if (!spec) throw new Error(`unknown client kind '${kind}'; known: ${Object.keys(KINDS).join(', ')}`);
   const env = { ...process.env };
   if (spec.noTicket) env.OPENSSL_CONF = noTicketConfig();
-  const args = ['s_time', '-connect', `127.0.0.1:${port}`, '-www', '/', '-reuse', '-time', String(Math.ceil(seconds)), ...spec.args];
+  const args = ['s_time', '-connect', `127.0.0.1:${port}`, '-www', '/', '-reuse', '-time', String(Math.ceil(seconds)), ...(spec.args ?? [])];
+  const [command, commandArgs] = spec.node
+    ? [process.execPath, [path.join(__dirname, 'single-use-client.js'), String(port), String(Math.ceil(seconds))]]
+    : ['openssl', args];
   const children = [];
   const runs = [];
   let killed = false;
   for (let i = 0; i < concurrency; i++) {
-    const child = spawn('openssl', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, commandArgs, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     runs.push(
       new Promise((resolve) => {

@@ -1,13 +1,15 @@
 'use strict';
-// npm run bench:tls [-- --workers 2 --duration 3 --warmup 1 --stores none,map,ipc,shm
-//                      --clients tls12-id,tls13-ticket --balancers rr,handoff --concurrency 1,10 --repeat N --waitIdle 0.85 --results DIR]
+// npm run bench:tls [-- --workers 2 (or a sweep: 1,2,3) --duration 3 --warmup 1 --stores none,map,ipc,shm,shm-single
+//                      --clients tls12-id,tls13-ticket,tls12-ticket,tls13-single --balancers rr,handoff --concurrency 1,10 --repeat N --waitIdle 0.85 --results DIR]
 //
 // TLS handshake benchmark: a real cluster (server.js, its own process tree)
 // and a load generator (client.js: openssl s_time processes) opening new TLS
 // connections and resuming their session each time, for each cell of
-// store x client kind x balancer x concurrency. Per cell: handshakes/s and
-// resumption rate counted by the servers over a fixed window after a warm-up,
-// and server CPU (workers + primary) per handshake.
+// worker count x store x client kind x balancer x concurrency. Per cell:
+// handshakes/s and resumption rate counted by the servers over a fixed window
+// after a warm-up, server CPU per handshake of the workers and of the primary
+// separately, and the session lookups and stores per handshake.
+// `--workers 1,2,3` sweeps the cluster's size; the tables show the largest.
 // Writes <results>/tls.json, tls.md and tls.svg, and prints the tables.
 const { fork } = require('node:child_process');
 const os = require('node:os');
@@ -19,12 +21,13 @@ const { packageVersion } = require('../lib/versions');
 const { round } = require('../lib/summary');
 const { makeCertificate } = require('./cert');
 const { startClients, KINDS } = require('./client');
-const { DEFAULT_NAMES: STORES, loadStore } = require('./stores');
+const { DEFAULT_NAMES: STORES, loadStore, measured } = require('./stores');
 const { balancers, NAMES: BALANCERS } = require('./balancers');
 const { waitForIdle } = require('../lib/idle');
 
 const DEFAULTS = {
-  workers: 2,
+  /** Worker processes of the cluster; a list sweeps them (1,2,3). */
+  workers: '2',
   /** Seconds of the measured window of each cell. */
   duration: 3,
   /** Seconds of load before the window opens. */
@@ -99,6 +102,8 @@ function figures(a, b) {
   let resumed = 0;
   let clientErrors = 0;
   let workerCpu = 0;
+  let lookups = 0;
+  let stores = 0;
   const perWorker = [];
   const byProtocol = {};
   for (const wb of b.workers) {
@@ -108,6 +113,8 @@ function figures(a, b) {
     resumed += wb.resumed - wa.resumed;
     clientErrors += wb.clientErrors - wa.clientErrors;
     workerCpu += cpuUs(wb.cpu) - cpuUs(wa.cpu);
+    lookups += wb.lookups - wa.lookups;
+    stores += wb.stores - wa.stores;
     perWorker.push(h);
     for (const [proto, row] of Object.entries(wb.byProtocol)) {
       const before = wa.byProtocol[proto] || { handshakes: 0, resumed: 0 };
@@ -125,6 +132,9 @@ function figures(a, b) {
     cpuUsPerHandshake: handshakes ? round((workerCpu + primaryCpu) / handshakes) : null,
     workerCpuUsPerHandshake: handshakes ? round(workerCpu / handshakes) : null,
     primaryCpuUsPerHandshake: handshakes ? round(primaryCpu / handshakes) : null,
+    // Session lookups (resumeSession) and stores (newSession) per handshake.
+    lookupsPerHandshake: handshakes ? round(lookups / handshakes) : null,
+    storesPerHandshake: handshakes ? round(stores / handshakes) : null,
     serverCpuCores: round((workerCpu + primaryCpu) / 1e6 / seconds),
     perWorkerHandshakes: perWorker,
     byProtocol,
@@ -177,6 +187,8 @@ async function main() {
   const clients = list(args.clients);
   const chosenBalancers = list(args.balancers);
   const concurrency = list(args.concurrency).map(Number);
+  const workerCounts = list(args.workers).map(Number);
+  for (const w of workerCounts) if (!(Number.isInteger(w) && w >= 1)) throw new Error(`--workers takes positive integers, got '${args.workers}'`);
   for (const s of stores) loadStore(s);
   for (const c of clients) if (!KINDS[c]) throw new Error(`unknown client kind '${c}'`);
   for (const b of chosenBalancers) if (!balancers[b]) throw new Error(`unknown balancer '${b}'`);
@@ -184,22 +196,25 @@ async function main() {
   const cert = makeCertificate();
   const machine = describeMachine();
   const startedAt = new Date().toISOString();
-  const base = { workers: args.workers, duration: args.duration, warmup: args.warmup, keyFile: cert.keyFile, certFile: cert.certFile };
+  const base = { duration: args.duration, warmup: args.warmup, keyFile: cert.keyFile, certFile: cert.certFile };
   const runs = new Map();
   try {
     for (let r = 0; r < args.repeat; r++) {
-      for (const balancer of chosenBalancers) {
-        for (const client of clients) {
-          for (const c of concurrency) {
-            for (const store of stores) {
-              const cell = { store, balancer, client, concurrency: c };
-              process.stderr.write(`tls: ${store} / ${client} / ${balancer} / c=${c}${args.repeat > 1 ? ` (repeat ${r + 1})` : ''}... `);
-              const quiet = await waitForIdle(args.waitIdle);
-              const out = { ...(await runCell(base, cell)), idleBefore: quiet.idle, waitedForIdleS: quiet.waitedS };
-              process.stderr.write(`${out.handshakesPerSec} handshakes/s, ${(out.resumption * 100).toFixed(1)} % resumed\n`);
-              const key = JSON.stringify(cell);
-              if (!runs.has(key)) runs.set(key, []);
-              runs.get(key).push(out);
+      for (const workers of workerCounts) {
+        for (const balancer of chosenBalancers) {
+          for (const client of clients) {
+            for (const c of concurrency) {
+              for (const store of stores) {
+                if (!measured(store, client, KINDS)) continue;
+                const cell = { workers, store, balancer, client, concurrency: c };
+                process.stderr.write(`tls: ${workers}w / ${store} / ${client} / ${balancer} / c=${c}${args.repeat > 1 ? ` (repeat ${r + 1})` : ''}... `);
+                const quiet = await waitForIdle(args.waitIdle);
+                const out = { ...(await runCell(base, cell)), idleBefore: quiet.idle, waitedForIdleS: quiet.waitedS };
+                process.stderr.write(`${out.handshakesPerSec} handshakes/s, ${(out.resumption * 100).toFixed(1)} % resumed\n`);
+                const key = JSON.stringify(cell);
+                if (!runs.has(key)) runs.set(key, []);
+                runs.get(key).push(out);
+              }
             }
           }
         }
@@ -213,7 +228,7 @@ async function main() {
     startedAt,
     finishedAt: new Date().toISOString(),
     machine: { ...machine, loadAverageAfter: describeMachine().loadAverage },
-    parameters: { workers: args.workers, duration: args.duration, warmup: args.warmup, repeat: args.repeat, stores, clients, balancers: chosenBalancers, concurrency, waitIdle: args.waitIdle },
+    parameters: { workers: workerCounts, duration: args.duration, warmup: args.warmup, repeat: args.repeat, stores, clients, balancers: chosenBalancers, concurrency, waitIdle: args.waitIdle },
     labels: {
       stores: Object.fromEntries(stores.map((s) => [s, loadStore(s).label])),
       clients: Object.fromEntries(clients.map((c) => [c, KINDS[c].label])),
@@ -228,7 +243,8 @@ async function main() {
       'its session on every new connection. Server: Node cluster, RSA-2048 certificate, one tiny HTTP response per connection. ' +
       'Handshakes and resumptions are counted by the workers (secureConnection, isSessionReused) over a window that opens after ' +
       'the warm-up; CPU per handshake = process.cpuUsage() of workers and primary over the window / handshakes. The client ' +
-      'shares the machine, so handshakes/s is bounded by both.',
+      'shares the machine, so handshakes/s is bounded by both. "TLS 1.3, each ticket used once" is a Node client ' +
+      '(single-use-client.js; s_time keeps offering the ticket it holds), measured against the ticket stores only.',
     cells: [...runs.values()].map(medianRepeat),
   };
   await publishResult(args.results, args.name, result);

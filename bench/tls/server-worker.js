@@ -31,6 +31,13 @@ async function main() {
   });
   server.on('tlsClientError', () => counts.clientErrors++);
   await store.attachWorker(server, process.env, params);
+  // How many session lookups and stores each handshake causes (the IPC store
+  // makes a round trip to the primary for each). Counted only where the store
+  // listens: a listener of our own would switch Node's session hooks on.
+  counts.lookups = 0;
+  counts.stores = 0;
+  if (server.listenerCount('resumeSession') > 0) server.on('resumeSession', () => counts.lookups++);
+  if (server.listenerCount('newSession') > 0) server.on('newSession', () => counts.stores++);
 
   process.on('message', (msg) => {
     if (msg && msg.cmd === 'snapshot') {

@@ -27,7 +27,7 @@ FUZZ_ITERATIONS="${FUZZ_ITERATIONS:-20000}"
 LIBFUZZER_SECONDS="${LIBFUZZER_SECONDS:-10}"
 LIBFUZZER_RUNS="${LIBFUZZER_RUNS:-100000}"
 
-core=(cache lock segment siphash slots)
+core=(cache lock outbox segment siphash slots)
 headers=("$native"/*.h "$here"/*.h)
 
 # TLSSHM_TEST_HOOKS: the preemption points of testhook.h (empty in the addon).

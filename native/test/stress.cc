@@ -119,31 +119,32 @@ void Sweeper(Table& table, Shared& shared) {
   }
 }
 
-// The 48 key bytes that go with a generation; a reader checks they match.
-void TicketPattern(uint64_t generation, uint8_t key[kTicketKeyBytes]) {
-  for (uint32_t i = 0; i < kTicketKeyBytes; ++i) key[i] = uint8_t(generation * 31 + i * 7);
+// The ring bytes that go with a generation; a reader checks they match.
+void TicketPattern(uint64_t generation, uint8_t ring[kTicketRingBytes]) {
+  for (uint32_t i = 0; i < kTicketRingBytes; ++i) ring[i] = uint8_t(generation * 31 + i * 7);
 }
 
 void TicketRotator(Cache& cache, Shared& shared) {
-  uint8_t key[kTicketKeyBytes];
+  uint8_t ring[kTicketRingBytes];
   uint64_t generation = cache.TicketGeneration();
   while (!shared.stop.load()) {
-    TicketPattern(generation + 1, key);
-    if (cache.SetTicketKey(key, shared.now.load())) ++generation;
+    TicketPattern(generation + 1, ring);
+    if (cache.SetTicketRing(ring, 0xf, shared.now.load()) != 0) ++generation;
     std::this_thread::yield();
   }
 }
 
 void TicketReader(const Cache& cache, Shared& shared, uint32_t reads) {
-  uint8_t key[kTicketKeyBytes], expect[kTicketKeyBytes];
+  uint8_t ring[kTicketRingBytes], expect[kTicketRingBytes];
   uint64_t last = 0;
   for (uint32_t n = 0; n < reads; ++n) {
     uint64_t at = 0;
-    const uint64_t generation = cache.TicketKey(key, &at);
-    if (generation == 0) continue;  // a rotation in progress: keep the old key
+    uint32_t present = 0;
+    const uint64_t generation = cache.TicketRing(ring, &present, &at);
+    if (generation == 0) continue;  // a rotation in progress: keep the old ring
     shared.ticket_reads.fetch_add(1, std::memory_order_relaxed);
     TicketPattern(generation, expect);
-    if (std::memcmp(key, expect, kTicketKeyBytes) != 0) ReportBad(shared, 0, "torn ticket key");
+    if (std::memcmp(ring, expect, kTicketRingBytes) != 0 || present != 0xf) ReportBad(shared, 0, "torn ticket ring");
     if (generation < last) ReportBad(shared, 0, "ticket generation went back");
     last = generation;
   }

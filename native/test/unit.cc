@@ -768,30 +768,50 @@ void TestStoppedWriterTimesOutThenRecovers() {
   EXPECT_EQ(Counter(*c, kRecoveries), 1u);
 }
 
-void TestTicketKey() {
+// Bytes of ring slot `slot`.
+const uint8_t* Slot(const uint8_t* ring, uint32_t slot) { return ring + slot * kTicketRecordBytes; }
+
+void TestTicketRing() {
   Error e;
   std::unique_ptr<Cache> c = Cache::CreateShm(G(8), &e);
   REQUIRE(c != nullptr);
-  uint8_t key[kTicketKeyBytes], out[kTicketKeyBytes];
+  uint8_t ring[kTicketRingBytes], out[kTicketRingBytes], fresh[2 * kTicketRecordBytes];
   uint64_t at = 0;
+  uint32_t present = 0;
   EXPECT_EQ(c->TicketGeneration(), 0u);
-  EXPECT_EQ(c->TicketKey(out, &at), 0u);
-  for (uint32_t i = 0; i < kTicketKeyBytes; ++i) key[i] = uint8_t(i * 5 + 1);
-  EXPECT(c->SetTicketKey(key, 1234));
-  EXPECT_EQ(c->TicketKey(out, &at), 1u);
+  EXPECT_EQ(c->TicketRing(out, &present, &at), 0u);
+
+  // First rotation: fresh[1] becomes current, fresh[0] next.
+  for (uint32_t i = 0; i < sizeof fresh; ++i) fresh[i] = uint8_t(i * 5 + 1);
+  EXPECT_EQ(c->RotateTicketRing(fresh, 1234), 1u);
+  EXPECT_EQ(c->TicketRing(out, &present, &at), 1u);
   EXPECT_EQ(at, 1234u);
-  EXPECT_EQ(std::memcmp(out, key, kTicketKeyBytes), 0);
-  key[0] ^= 0xff;
-  EXPECT(c->SetTicketKey(key, 5678));
-  EXPECT_EQ(c->TicketGeneration(), 2u);
-  // Another attachment sees the same key.
+  EXPECT_EQ(present, (1u << kTicketNext) | (1u << kTicketCurrent));
+  EXPECT_EQ(std::memcmp(Slot(out, kTicketNext), fresh, kTicketRecordBytes), 0);
+  EXPECT_EQ(std::memcmp(Slot(out, kTicketCurrent), fresh + kTicketRecordBytes, kTicketRecordBytes), 0);
+
+  // Second: next -> current -> previous; a new next.
+  std::memcpy(ring, out, sizeof ring);
+  for (uint32_t i = 0; i < sizeof fresh; ++i) fresh[i] = uint8_t(i * 3 + 7);
+  EXPECT_EQ(c->RotateTicketRing(fresh, 5678), 2u);
+  EXPECT_EQ(c->TicketRing(out, &present, &at), 2u);
+  EXPECT_EQ(present, (1u << kTicketNext) | (1u << kTicketCurrent) | (1u << kTicketPrevious));
+  EXPECT_EQ(std::memcmp(Slot(out, kTicketNext), fresh, kTicketRecordBytes), 0);
+  EXPECT_EQ(std::memcmp(Slot(out, kTicketCurrent), Slot(ring, kTicketNext), kTicketRecordBytes), 0);
+  EXPECT_EQ(std::memcmp(Slot(out, kTicketPrevious), Slot(ring, kTicketCurrent), kTicketRecordBytes), 0);
+
+  // Supplied keys replace the ring whole; the mask is cut to the ring's slots.
+  for (uint32_t i = 0; i < sizeof ring; ++i) ring[i] = uint8_t(i ^ 0x5a);
+  EXPECT_EQ(c->SetTicketRing(ring, 0xff, 9999), 3u);
   std::unique_ptr<Cache> other = Cache::Open(c->segment().handle(), &e);
   REQUIRE(other != nullptr);
-  EXPECT_EQ(other->TicketKey(out, &at), 2u);
-  EXPECT_EQ(std::memcmp(out, key, kTicketKeyBytes), 0);
+  EXPECT_EQ(other->TicketRing(out, &present, &at), 3u);
+  EXPECT_EQ(present, (1u << kTicketRingKeys) - 1);
+  EXPECT_EQ(std::memcmp(out, ring, sizeof ring), 0);
+  EXPECT_EQ(other->TicketGeneration(), 3u);
 
-  // A rotation cut short by a dead writer: readers see "no new key" until the
-  // next locker publishes what is there as a new generation.
+  // A rotation cut short by a dead writer: readers see "no new ring" until the
+  // next locker publishes FRESH keys as a new generation, never the torn bytes.
   const std::string handle = c->segment().handle();
   pid_t pid = fork();
   REQUIRE(pid >= 0);
@@ -801,13 +821,36 @@ void TestTicketKey() {
     if (child == nullptr || !child->table().Lock()) tlstest::ChildExit(2);
     Header* h = child->segment().header();
     StoreRelaxed(h->ticket_seq, h->ticket_seq + 1);
+    std::memset(h->ticket_ring, 0xee, kTicketRecordBytes / 2);  // half a new key copied in
     tlstest::ChildExit(0);
   }
   REQUIRE(Wait(pid) == 0);
-  EXPECT_EQ(c->TicketKey(out, &at), 0u);
+  EXPECT_EQ(c->TicketRing(out, &present, &at), 0u);
   EXPECT_EQ(Set(c->table(), "k", "v"), SetResult::kInserted);  // recovers
-  EXPECT_EQ(c->TicketKey(out, &at), 3u);
-  EXPECT_EQ(std::memcmp(out, key, kTicketKeyBytes), 0);
+  EXPECT_EQ(c->TicketRing(out, &present, &at), 4u);
+  EXPECT_EQ(present, (1u << kTicketNext) | (1u << kTicketCurrent));
+  for (uint32_t slot = 0; slot < kTicketRingKeys; ++slot) {
+    EXPECT(std::memcmp(Slot(out, slot), Slot(ring, slot), kTicketRecordBytes) != 0);
+  }
+  static const uint8_t kTorn[kTicketRecordBytes / 2] = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee,
+                                                         0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+  EXPECT(std::memcmp(Slot(out, kTicketNext), kTorn, 16) != 0);
+}
+
+void TestTicketWriterStartsFromOddOrEven() {
+  // A sequence number left odd outside recovery must not stay odd for good.
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(G(8), &e);
+  REQUIRE(c != nullptr);
+  uint8_t ring[kTicketRingBytes] = {1, 2, 3}, out[kTicketRingBytes];
+  uint32_t present = 0;
+  Header* h = c->segment().header();
+  StoreRelaxed(h->ticket_seq, 7u);  // odd, nobody writing
+  EXPECT_EQ(c->TicketRing(out, &present, nullptr), 0u);
+  EXPECT_EQ(c->SetTicketRing(ring, 1u << kTicketCurrent, kT0), 1u);
+  EXPECT_EQ(h->ticket_seq % 2, 0u);
+  EXPECT_EQ(c->TicketRing(out, &present, nullptr), 1u);
+  EXPECT_EQ(std::memcmp(out, ring, sizeof ring), 0);
 }
 
 void TestLease() {
@@ -1230,18 +1273,18 @@ void TestReopenAloneResetsVolatileState() {
 
 void TestReopenAloneRepairsCutShortRotation() {
   // The last process attached to a file cache dies mid-rotation: the next
-  // opener (alone) must publish the key as a new generation, and later
-  // rotations must work as usual.
+  // opener (alone) must publish fresh keys as a new generation (never the
+  // mixed bytes), and later rotations must work as usual.
   const std::string path = FreshPath("rotation");
-  uint8_t key[kTicketKeyBytes], out[kTicketKeyBytes];
-  for (uint32_t i = 0; i < kTicketKeyBytes; ++i) key[i] = uint8_t(200 + i);
+  uint8_t fresh[2 * kTicketRecordBytes], out[kTicketRingBytes], before[kTicketRingBytes];
+  for (uint32_t i = 0; i < sizeof fresh; ++i) fresh[i] = uint8_t(200 + i);
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     Error ce;
     bool was_created = false;
     std::unique_ptr<Cache> c = Cache::CreateOrOpenFile(path, G(8), &was_created, &ce);
-    if (c == nullptr || !c->SetTicketKey(key, kT0) || !c->table().Lock()) tlstest::ChildExit(2);
+    if (c == nullptr || c->RotateTicketRing(fresh, kT0) == 0 || !c->table().Lock()) tlstest::ChildExit(2);
     Header* h = c->segment().header();
     StoreRelaxed(h->ticket_seq, h->ticket_seq + 1);  // dies inside the next rotation
     tlstest::ChildExit(0);
@@ -1253,13 +1296,16 @@ void TestReopenAloneRepairsCutShortRotation() {
   EXPECT(c->segment().reset_on_open());
   EXPECT_EQ(c->header().ticket_seq % 2, 0u);
   uint64_t at = 0;
-  EXPECT_EQ(c->TicketKey(out, &at), 2u);
-  EXPECT_EQ(std::memcmp(out, key, kTicketKeyBytes), 0);
-  key[0] ^= 0x55;
-  EXPECT(c->SetTicketKey(key, kT0 + 1));
+  uint32_t present = 0;
+  EXPECT_EQ(c->TicketRing(out, &present, &at), 2u);
+  EXPECT_EQ(present, (1u << kTicketNext) | (1u << kTicketCurrent));
+  EXPECT(std::memcmp(Slot(out, kTicketNext), fresh, kTicketRecordBytes) != 0);
+  EXPECT(std::memcmp(Slot(out, kTicketCurrent), fresh + kTicketRecordBytes, kTicketRecordBytes) != 0);
+  std::memcpy(before, out, sizeof out);
+  EXPECT_EQ(c->RotateTicketRing(fresh, kT0 + 1), 3u);
   EXPECT_EQ(c->header().ticket_seq % 2, 0u);
-  EXPECT_EQ(c->TicketKey(out, &at), 3u);
-  EXPECT_EQ(std::memcmp(out, key, kTicketKeyBytes), 0);
+  EXPECT_EQ(c->TicketRing(out, &present, &at), 3u);
+  EXPECT_EQ(std::memcmp(Slot(out, kTicketCurrent), Slot(before, kTicketNext), kTicketRecordBytes), 0);
 }
 
 // ---- trust in production (issue 8) ----------------------------------------------
@@ -1786,7 +1832,8 @@ const TestCase kTests[] = {
     {"rebuild returns a half-taken free slot", TestRebuildAfterHalfDoneInsert},
     {"writer killed holding the lock is recovered (EOWNERDEAD)", TestWriterKilledHoldingLockIsRecovered},
     {"stopped writer: bounded wait, then recovery", TestStoppedWriterTimesOutThenRecovers},
-    {"ticket key rotation and recovery", TestTicketKey},
+    {"ticket ring rotation, supplied keys and recovery with fresh keys", TestTicketRing},
+    {"a ticket writer starts from seq | 1", TestTicketWriterStartsFromOddOrEven},
     {"maintenance lease", TestLease},
     {"counts stay in their stripe; extra attachments share stripe 0", TestStripesFoldIntoStripeZero},
     {"a dead process's stripe keeps its counts; the next owner adds on top", TestDeadProcessStripeIsFoldedOnce},
@@ -1797,7 +1844,7 @@ const TestCase kTests[] = {
     {"group/other permissions and symlinks are refused", TestPermissionsRefused},
     {"file-backed create-or-open", TestFileCreateOrOpen},
     {"concurrent file creators agree on one file (link(2))", TestConcurrentFileCreatorsAgree},
-    {"reopen alone repairs a ticket rotation cut short", TestReopenAloneRepairsCutShortRotation},
+    {"reopen alone replaces a ticket rotation cut short with fresh keys", TestReopenAloneRepairsCutShortRotation},
     {"threads of one process creating one file agree", TestThreadsCreatingOneFileAgree},
     {"reopen alone resets locks, stripes, lease, half-written slots", TestReopenAloneResetsVolatileState},
     {"rebuild frees a slot with the writer protocol (no torn hit)", TestRebuildFreesWithWriterProtocol},

@@ -40,3 +40,13 @@ export const TLS13_SESSIONS_SKIPPED = HANDSHAKE_BASE + TLS_VERSIONS.length * OUT
 export const OTHER_VERSION_HANDSHAKES = TLS13_SESSIONS_SKIPPED + 1; // 29
 /** Times a server's ticket key was (re)applied from the segment. */
 export const TICKET_KEY_APPLIED = OTHER_VERSION_HANDSHAKES + 1; // 30
+
+// The ticket key ring's counters sit at the top of the TLS layer's range.
+/** Servers (or new secure contexts) that installed the ring's ticket key callback. */
+export const TICKET_RING_INSTALLED = 44;
+/** Servers that fell back to one key through setTicketKeys (no enableTicketKeyCallback in this runtime). */
+export const TICKET_SINGLE_KEY_INSTALLED = 45;
+/** Tickets decrypted and answered "renew": a fresh ticket was issued (TLS 1.3 resumptions, older keys). */
+export const TICKET_RENEWED = 46;
+/** Tickets whose key name is in no ring: the client got a full handshake. */
+export const TICKET_UNKNOWN_KEY = 47;

@@ -19,7 +19,9 @@ export type TlsShmCacheErrorCode =
   | 'ERR_TLS_SHM_INVALID' // the native layer refused an argument (a backstop)
   | 'ERR_TLS_SHM_CLOSED' // the cache was closed
   | 'ERR_TLS_SHM_NO_PRIMARY' // a cluster worker found no cache set up by its primary
-  | 'ERR_TLS_SHM_NAMESPACE_IN_USE'; // two servers attached with one namespace
+  | 'ERR_TLS_SHM_NAMESPACE_IN_USE' // two servers attached with one namespace
+  | 'ERR_TLS_SHM_TICKET_KEYS' // a ticket key file (tickets.keys) cannot be read
+  | 'ERR_TLS_SHM_REMOTE_CLIENT'; // the remote option was given but the 'redis' package is not installed
 
 const marker = Symbol.for('tls-shm-cache.error');
 

@@ -23,6 +23,8 @@ export interface NativeStats {
   createdAtMs: number;
   ticketGeneration: number;
   ticketSetAtMs: number;
+  /** Bit i set: slot i of the ticket key ring holds a key. */
+  ticketPresent: number;
   leasePid: number;
   handle: string;
 }
@@ -35,21 +37,35 @@ export const enum SetStatus {
   LockFailed = 3,
 }
 
+/** What drainOutbox copied out: [key, value, expiresAtMs] rows and what it could not. */
+export interface NativeOutboxDrain {
+  cursor: number;
+  lost: number;
+  stale: number;
+  items: [Buffer, Buffer, number][];
+}
+
 export interface NativeCache {
   /** Registers the slab that getInto writes values into (see SharedCache.get). */
   setSlab(slab: Buffer): void;
   /** Copies the value for `key` to slab[offset..]; returns its length, or -1 on a miss. */
   getInto(key: Uint8Array, offset: number): number;
+  /** Stores `value` under `key` for `ttlMs` milliseconds. Like getInto, a plain function bound to its cache (an own property). */
   set(key: Uint8Array, value: Uint8Array, ttlMs: number): SetStatus;
   delete(key: Uint8Array): boolean;
   sweep(): number;
   stats(): NativeStats;
   count(counter: number, n: number): void;
-  setTicketKey(key: Uint8Array): boolean;
-  ticketKey(): { generation: number; setAtMs: number; key: Buffer } | undefined;
+  /** Replaces the ticket key ring (256 bytes, 4 records of name16/hmac32/aes16); returns the generation, 0 if the lock failed. */
+  setTicketRing(ring: Uint8Array, present: number): number;
+  /** One rotation with two fresh 64-byte records; returns the generation, 0 if the lock failed. */
+  rotateTicketRing(fresh: Uint8Array): number;
+  ticketRing(): { generation: number; setAtMs: number; present: number; ring: Buffer } | undefined;
   ticketGeneration(): number;
   acquireLease(staleMs: number): boolean;
   releaseLease(): void;
+  outboxHead(): number;
+  drainOutbox(cursor: number, maxItems: number): NativeOutboxDrain;
   unlink(): void;
   close(): void;
 }
@@ -76,6 +92,8 @@ export interface NativeBinding {
   ): NativeCache;
   layoutVersion: number;
   counterSlots: number;
+  /** sizeof(Header) in native/layout.h. */
+  headerBytes: number;
   unsupported?: string;
 }
 

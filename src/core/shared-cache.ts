@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
 import { fromNative, TlsShmCacheError } from './errors';
-import { loadNative, NativeCache, NativeStats, SetStatus } from './native';
+import { loadNative, NativeCache, NativeOutboxDrain, NativeStats, SetStatus } from './native';
 import {
   handshakeCounter,
   HandshakeOutcome,
@@ -13,11 +13,18 @@ import {
   OTHER_VERSION_HANDSHAKES,
   OUTCOMES,
   TICKET_KEY_APPLIED,
+  TICKET_RENEWED,
+  TICKET_RING_INSTALLED,
+  TICKET_SINGLE_KEY_INSTALLED,
+  TICKET_UNKNOWN_KEY,
   TLS13_SESSIONS_SKIPPED,
   TLS_VERSIONS,
   TlsVersion,
 } from './counters';
 import { checkBytes, checkInteger, checkNumber, checkOptions, checkString, rangeError, typeError, valueError } from './validate';
+
+/** How the attached servers use the ticket key ring (see CacheStats.ticketKey). */
+export type TicketMode = 'ring' | 'single-key' | 'none';
 
 /** Geometry of a new cache. */
 export interface SharedCacheOptions {
@@ -102,8 +109,27 @@ export interface CacheStats {
   sweepSeconds: number;
   /** Times a process found the write lock held by a dead process and repaired the table. */
   recoveries: number;
-  /** The cluster's session-ticket key: its generation (0 = none) and age in seconds. Never the key itself. */
-  ticketKey: { generation: number; ageSeconds: number | null; applied: number };
+  /**
+   * The cluster's ring of session-ticket keys, never the keys themselves:
+   * its generation (0 = none; +1 per rotation or key file load), age in
+   * seconds, how many keys it holds (next, current, previous), how often a
+   * server applied it, and how servers use it: `ring` (the ticket key
+   * callback: every key of the ring decrypts), `single-key` (a runtime
+   * without the callback: one key through setTicketKeys, so a rotation costs
+   * every outstanding ticket a full handshake), or `none` (no server attached
+   * with shared tickets yet). `single-key` wins when both were seen.
+   */
+  ticketKey: {
+    generation: number;
+    ageSeconds: number | null;
+    applied: number;
+    keys: number;
+    mode: TicketMode;
+    /** Tickets decrypted and renewed (a fresh ticket issued). */
+    renewed: number;
+    /** Tickets under a key no longer (or never) in the ring: full handshakes. */
+    unknownKey: number;
+  };
   /** Pid of the process that sweeps and rotates when there is no primary (0 = none). */
   maintainerPid: number;
   /** Handshakes by TLS version and outcome, counted by attachSharedCache. */
@@ -140,6 +166,8 @@ export const DEFAULT_MAX_VALUE_BYTES = 10 * 1024;
  * rounded up to whole 64-byte blocks.
  */
 export const DEFAULT_MEAN_VALUE_BYTES = 448;
+/** sizeof(Header) in native/layout.h (the addon exports it as headerBytes; a test compares). */
+export const HEADER_BYTES = 704;
 /** Values returned by get() are carved out of slabs of this size (Node's own pool is 8 KiB). */
 const SLAB_BYTES = 64 * 1024;
 
@@ -174,15 +202,15 @@ export function segmentBytes(
   const align = (v: number, a: number) => Math.ceil(v / a) * a;
   let buckets = 2;
   while (buckets < items) buckets *= 2;
-  // sizeof(Header), a multiple of 64 (the robust mutex is 40 bytes on glibc and
-  // musl), then kStripes × sizeof(Stripe) = 128 × 448 bytes.
+  // sizeof(Header) is 704 (a multiple of 64; the robust mutex is 40 bytes on
+  // glibc and musl; the ticket ring takes 320), then kStripes × sizeof(Stripe) = 128 × 448 bytes.
   const metaOffset = align(HEADER_BYTES + 128 * 448 + 4 * buckets, 64);
   const linksOffset = align(metaOffset + items * align(40 + maxKeyLength, 8), 64);
   const blocksOffset = align(linksOffset + 4 * blocks, 64);
-  return align(blocksOffset + blocks * align(blocksize, 8), 4096);
+  // The outbox (native/outbox.h): a 64-byte head and 16384 8-byte records, in whole pages.
+  const outboxBytes = align(64 + 8 * 16384, 4096);
+  return align(blocksOffset + blocks * align(blocksize, 8), 4096) + outboxBytes;
 }
-/** sizeof(Header) in native/layout.h (checked by test/core/shared-cache.test.ts through memoryBytes). */
-const HEADER_BYTES = 512;
 
 /** The geometry `create` derives from its options (validated). */
 interface Geometry {
@@ -391,23 +419,56 @@ export class SharedCache {
     if (!this.#closed) this.#native.count(counter, n);
   }
 
-  /** @internal The cluster's current ticket key, or undefined before the first rotation. Secret. */
-  ticketKey(): { generation: number; key: Buffer } | undefined {
+  /**
+   * @internal The outbox (native/outbox.h): every set() records its slot in a
+   * ring at the end of the segment; one process (the cross-host publisher)
+   * drains it. outboxHead() is where a new drainer starts.
+   */
+  outboxHead(): number {
     this.#checkOpen();
-    return this.#native.ticketKey();
+    return this.#native.outboxHead();
   }
 
-  /** @internal Cheap check: the generation of the current ticket key (0 = none). */
+  /**
+   * @internal Copies out the items stored since `cursor` (at most `maxItems`):
+   * key, value (a secret: wipe it when done) and expiry in ms since the epoch.
+   * `lost`: records overwritten before this drain; `stale`: items replaced,
+   * evicted or expired since they were stored.
+   */
+  drainOutbox(cursor: number, maxItems: number): NativeOutboxDrain {
+    this.#checkOpen();
+    return this.#native.drainOutbox(cursor, maxItems);
+  }
+
+  /**
+   * @internal The ticket key ring (secret): 256 bytes of 4 records (name 16,
+   * HMAC 32, AES 16) by role (0 next, 1 current, 2-3 previous), the mask of
+   * filled slots and its generation; undefined before the first rotation or
+   * while a writer is mid-update.
+   */
+  ticketRing(): { generation: number; setAtMs: number; present: number; ring: Buffer } | undefined {
+    this.#checkOpen();
+    return this.#native.ticketRing();
+  }
+
+  /** @internal Cheap check (one atomic load): the generation of the ticket key ring (0 = none). */
   ticketKeyGeneration(): number {
     this.#checkOpen();
     return this.#native.ticketGeneration();
   }
 
-  /** @internal Publishes a new 48-byte ticket key as the next generation. */
-  setTicketKey(key: Uint8Array): boolean {
+  /** @internal Replaces the ring (operator-supplied keys); returns its generation, 0 if the lock failed. */
+  setTicketRing(ring: Uint8Array, present: number): number {
     this.#checkOpen();
-    if (checkBytes(key, 'key').length !== 48) throw rangeError('a ticket key is 48 bytes');
-    return this.#native.setTicketKey(key);
+    if (checkBytes(ring, 'ring').length !== 256) throw rangeError('a ticket key ring is 256 bytes');
+    return this.#native.setTicketRing(ring, checkInteger(present, 'present', 0, 15));
+  }
+
+  /** @internal Rotates the ring with two fresh 64-byte records; returns its generation, 0 if the lock failed. */
+  rotateTicketRing(fresh: Uint8Array): number {
+    this.#checkOpen();
+    if (checkBytes(fresh, 'fresh').length !== 128) throw rangeError('fresh ticket keys are 128 bytes');
+    return this.#native.rotateTicketRing(fresh);
   }
 
   /** @internal Takes or renews the maintenance lease; it is taken over from a holder dead or silent for `staleMs`. */
@@ -464,10 +525,20 @@ function toStats(s: NativeStats): CacheStats {
       generation: s.ticketGeneration,
       ageSeconds: s.ticketGeneration === 0 ? null : Math.max(0, (Date.now() - s.ticketSetAtMs) / 1000),
       applied: c[TICKET_KEY_APPLIED],
+      keys: popcount(s.ticketPresent),
+      mode: c[TICKET_SINGLE_KEY_INSTALLED] > 0 ? 'single-key' : c[TICKET_RING_INSTALLED] > 0 ? 'ring' : 'none',
+      renewed: c[TICKET_RENEWED],
+      unknownKey: c[TICKET_UNKNOWN_KEY],
     },
     maintainerPid: s.leasePid,
     handshakes,
     tls13SessionsSkipped: c[TLS13_SESSIONS_SKIPPED],
     otherVersionHandshakes: c[OTHER_VERSION_HANDSHAKES],
   };
+}
+
+function popcount(mask: number): number {
+  let n = 0;
+  for (let m = mask; m !== 0; m >>>= 1) n += m & 1;
+  return n;
 }

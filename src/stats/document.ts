@@ -24,6 +24,30 @@ export interface HandshakeRow extends Record<HandshakeOutcome, number> {
   resumptionRate: number | null;
 }
 
+/** The cross-host tier, as seen by the process that talks to Redis (the primary, or the lease holder). */
+export interface RemoteSection {
+  /** This host's name in the stream. */
+  hostId: string;
+  /** True while the connections to Redis are ready. */
+  connected: boolean;
+  /** Milliseconds from a session's publication on another host to its insertion here (last 1024 sessions); null before any. */
+  lagMs: { p50: number; p99: number; max: number } | null;
+  /** Sessions of this host sealed and added to the stream. */
+  published: number;
+  /** Sessions of other hosts inserted into this host's cache. */
+  applied: number;
+  /** Entries of other hosts not inserted because they had expired (e.g. read on catch-up). */
+  skipped: number;
+  /** Entries refused, by reason: `malformed`, `unknownSecret` (sealed with a secret this host lacks), `forged` (authentication failed), and sessions of this host not published: `backlogFull` (Redis away too long), `outboxLost` (the publisher fell behind the outbox). */
+  dropped: Record<'malformed' | 'unknownSecret' | 'forged' | 'backlogFull' | 'outboxLost', number>;
+  /** Entries of other hosts never seen: trimmed from the stream before this host read them (gaps in a publisher's sequence). */
+  missed: number;
+  /** Times the connection to Redis was lost or could not be made. */
+  disconnects: number;
+  /** The ticket-key ring: where this host's keys come from (`redis`, `local` before Redis answered, `none` with tickets off), its generation in Redis, the local kind (`single-key`: the segment's one key), times it was re-seeded into an empty Redis, rotations this host made, promotions of a next key it put off because a live host had not acknowledged it yet. */
+  ring: { source: 'redis' | 'local' | 'none'; generation: number; kind: string; reseeded: number; rotations: number; promotionsDeferred: number };
+}
+
 /** What `GET /stats` returns. Counters count since the segment was created. */
 export interface StatsDocument {
   /** {@link STATS_DOCUMENT_VERSION}. */
@@ -98,12 +122,23 @@ export interface StatsDocument {
     seconds: number;
   };
   ticketKey: {
-    /** Generation of the cluster's session-ticket key; 0 = none (Node's own per-process keys). */
+    /** Generation of the cluster's ring of session-ticket keys; 0 = none (Node's own per-process keys). */
     generation: number;
-    /** Seconds since the current key was made; null when there is none. */
+    /** Seconds since the ring last changed (rotation or key file load); null when there is none. */
     ageSeconds: number | null;
-    /** Times a server (re)applied the key from the segment. */
+    /** Times a server (re)applied the ring from the segment. */
     applied: number;
+    /** Keys in the ring (next, current, previous: 3 once rotated twice). */
+    keys: number;
+    /**
+     * `ring`: servers use the ticket key callback (every key of the ring decrypts);
+     * `single-key`: a runtime without it, one key through setTicketKeys; `none`: no server yet.
+     */
+    mode: 'ring' | 'single-key' | 'none';
+    /** Tickets decrypted and renewed (a fresh ticket issued). */
+    renewed: number;
+    /** Tickets under a key in no ring: full handshakes. */
+    unknownKey: number;
   };
   /** Handshakes by TLS version and outcome. */
   handshakes: Record<TlsVersion, HandshakeRow>;
@@ -113,6 +148,8 @@ export interface StatsDocument {
   tls13SessionsSkipped: number;
   /** Handshakes of a protocol version not listed in `handshakes` (expected to stay 0). */
   otherVersionHandshakes: number;
+  /** Present when the cache is shared across hosts (the `remote` option). */
+  remote?: RemoteSection;
 }
 
 /** `numerator / denominator` rounded to 4 decimals, or null when the denominator is 0. */
@@ -136,7 +173,7 @@ function handshakeRow(counts: Record<HandshakeOutcome, number>): HandshakeRow {
  * @param stats a snapshot from {@link SharedCache.stats}
  * @param now the time of the snapshot in ms since the epoch (default: now)
  */
-export function buildStatsDocument(stats: CacheStats, now: number = Date.now()): StatsDocument {
+export function buildStatsDocument(stats: CacheStats & { remote?: RemoteSection }, now: number = Date.now()): StatsDocument {
   const handshakes = {} as Record<TlsVersion, HandshakeRow>;
   const sums = { full: 0, cache: 0, ticket: 0 } as Record<HandshakeOutcome, number>;
   for (const version of TLS_VERSIONS) {
@@ -185,10 +222,15 @@ export function buildStatsDocument(stats: CacheStats, now: number = Date.now()):
       generation: stats.ticketKey.generation,
       ageSeconds: stats.ticketKey.ageSeconds === null ? null : round(stats.ticketKey.ageSeconds, 3),
       applied: stats.ticketKey.applied,
+      keys: stats.ticketKey.keys,
+      mode: stats.ticketKey.mode,
+      renewed: stats.ticketKey.renewed,
+      unknownKey: stats.ticketKey.unknownKey,
     },
     handshakes,
     handshakeTotals: handshakeRow(sums),
     tls13SessionsSkipped: stats.tls13SessionsSkipped,
     otherVersionHandshakes: stats.otherVersionHandshakes,
+    ...(stats.remote ? { remote: stats.remote } : {}),
   };
 }

@@ -196,9 +196,33 @@ export const METRIC_FAMILIES: readonly MetricFamily[] = [
   },
   {
     name: 'tls_shm_cache_ticket_key_applied_total',
-    help: 'Times a server applied the cluster session-ticket key.',
+    help: 'Times a server applied the cluster session-ticket key ring.',
     type: 'counter',
     samples: (d) => one(d.ticketKey.applied),
+  },
+  {
+    name: 'tls_shm_cache_ticket_keys',
+    help: 'Keys in the session-ticket key ring (next, current, previous).',
+    type: 'gauge',
+    samples: (d) => one(d.ticketKey.keys ?? 0),
+  },
+  {
+    name: 'tls_shm_cache_ticket_mode',
+    help: 'How servers use the ticket key ring: ring (ticket key callback, every key decrypts) or single-key (setTicketKeys fallback); 1 for the mode in use.',
+    type: 'gauge',
+    samples: (d) => (['ring', 'single-key', 'none'] as const).map((mode) => ({ labels: { mode }, value: d.ticketKey.mode === mode ? 1 : 0 })),
+  },
+  {
+    name: 'tls_shm_cache_tickets_renewed_total',
+    help: 'Tickets decrypted and renewed: the client received a fresh ticket.',
+    type: 'counter',
+    samples: (d) => one(d.ticketKey.renewed ?? 0),
+  },
+  {
+    name: 'tls_shm_cache_tickets_unknown_key_total',
+    help: 'Tickets under a key in no ring (older than two rotations, or from elsewhere): full handshakes.',
+    type: 'counter',
+    samples: (d) => one(d.ticketKey.unknownKey ?? 0),
   },
   {
     name: 'tls_shm_cache_handshakes_total',
@@ -220,6 +244,53 @@ export const METRIC_FAMILIES: readonly MetricFamily[] = [
     help: 'TLS 1.3 sessions not stored because no store can resume them (Node resumes TLS 1.3 by ticket only).',
     type: 'counter',
     samples: (d) => one(d.tls13SessionsSkipped),
+  },
+  // The cross-host tier (present only with the `remote` option).
+  {
+    name: 'tls_shm_cache_remote_connected',
+    help: 'Whether this host is connected to the Redis of the cross-host tier (1) or not (0).',
+    type: 'gauge',
+    samples: (d) => (d.remote ? one(d.remote.connected ? 1 : 0) : []),
+  },
+  {
+    name: 'tls_shm_cache_remote_lag_milliseconds',
+    help: 'Milliseconds from publication on another host to insertion here, over the last 1024 sessions.',
+    type: 'gauge',
+    samples: (d) =>
+      d.remote?.lagMs
+        ? [
+            { labels: { quantile: '0.5' }, value: d.remote.lagMs.p50 },
+            { labels: { quantile: '0.99' }, value: d.remote.lagMs.p99 },
+            { labels: { quantile: '1' }, value: d.remote.lagMs.max },
+          ]
+        : [],
+  },
+  {
+    name: 'tls_shm_cache_remote_sessions_total',
+    help: 'Sessions through the cross-host tier: published by this host, applied from others, skipped as expired, missed (trimmed before read).',
+    type: 'counter',
+    samples: (d) =>
+      d.remote
+        ? (['published', 'applied', 'skipped', 'missed'] as const).map((what) => ({ labels: { what }, value: d.remote![what] }))
+        : [],
+  },
+  {
+    name: 'tls_shm_cache_remote_dropped_total',
+    help: 'Stream entries refused and sessions not published, by reason.',
+    type: 'counter',
+    samples: (d) => (d.remote ? Object.entries(d.remote.dropped).map(([reason, value]) => ({ labels: { reason }, value })) : []),
+  },
+  {
+    name: 'tls_shm_cache_remote_disconnects_total',
+    help: 'Times the connection to Redis was lost or could not be made.',
+    type: 'counter',
+    samples: (d) => (d.remote ? one(d.remote.disconnects) : []),
+  },
+  {
+    name: 'tls_shm_cache_remote_ring_generation',
+    help: 'Generation of the fleet ticket-key ring in Redis that this host follows (0 before it has read one).',
+    type: 'gauge',
+    samples: (d) => (d.remote ? [{ labels: { source: d.remote.ring.source }, value: d.remote.ring.generation }] : []),
   },
 ];
 

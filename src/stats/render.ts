@@ -4,7 +4,7 @@
  * rates between two polls (uwsgitop's idea). Plain ASCII, at most 80 columns.
  */
 import { TLS_VERSIONS, type TlsVersion } from '../core/counters';
-import type { HandshakeRow, StatsDocument } from './document';
+import type { HandshakeRow, RemoteSection, StatsDocument } from './document';
 
 /** 12345 -> "12,345". */
 export function formatCount(n: number): string {
@@ -79,7 +79,29 @@ function ticketKeyText(doc: StatsDocument): string {
   const t = doc.ticketKey;
   if (t.generation === 0) return "none (each process keeps Node's own key)";
   const age = t.ageSeconds === null ? '' : `, age ${formatDuration(t.ageSeconds)}`;
-  return `generation ${t.generation}${age}, applied ${formatCount(t.applied)} times`;
+  const keys = t.keys === undefined ? '' : `, ${t.keys} keys`;
+  return `${ticketModeText(doc)}: generation ${t.generation}${age}${keys}, applied ${formatCount(t.applied)} times`;
+}
+
+/** The ticket mode as the CLI prints it (documents from older servers have none). */
+function ticketModeText(doc: StatsDocument): string {
+  const mode = doc.ticketKey.mode;
+  if (mode === 'single-key') return 'single-key fallback';
+  return mode ?? 'ring';
+}
+
+/** The cross-host tier's part of the table. */
+function remoteLines(r: RemoteSection): string[] {
+  const dropped = Object.entries(r.dropped)
+    .filter(([, n]) => n > 0)
+    .map(([why, n]) => `${why} ${formatCount(n)}`);
+  return keyValues([
+    ['remote', `${r.connected ? 'connected' : 'NOT connected'} as ${r.hostId} (${formatCount(r.disconnects)} disconnects)`],
+    ['replication lag', r.lagMs ? `p50 ${r.lagMs.p50} ms, p99 ${r.lagMs.p99} ms, max ${r.lagMs.max} ms` : 'no session applied yet'],
+    ['sessions', `published ${formatCount(r.published)}, applied ${formatCount(r.applied)}, skipped (expired) ${formatCount(r.skipped)}, missed ${formatCount(r.missed)}`],
+    ['dropped', dropped.length ? dropped.join(', ') : 'none'],
+    ['ticket ring', `${r.ring.source}, generation ${r.ring.generation} (${r.ring.kind}), re-seeded ${r.ring.reseeded} times`],
+  ]);
 }
 
 function stamp(doc: StatsDocument): string {
@@ -117,6 +139,7 @@ export function formatSnapshot(doc: StatsDocument, source: string): string {
     ['recoveries', formatCount(c.recoveries)],
     ['sweeps', `${formatCount(doc.sweep.runs)} (${formatSeconds(doc.sweep.seconds)} in total)`],
     ['ticket key', ticketKeyText(doc)],
+    ['tickets', `${formatCount(doc.ticketKey.renewed ?? 0)} renewed, ${formatCount(doc.ticketKey.unknownKey ?? 0)} under unknown keys`],
   ]);
   const row = (name: string, r: HandshakeRow) => [
     name,
@@ -136,7 +159,8 @@ export function formatSnapshot(doc: StatsDocument, source: string): string {
     notes.push(`TLS 1.3 sessions not stored (no store can resume them): ${formatCount(doc.tls13SessionsSkipped)}`);
   }
   if (doc.otherVersionHandshakes > 0) notes.push(`handshakes of other TLS versions: ${formatCount(doc.otherVersionHandshakes)}`);
-  return [`tls-shm-cache  ${source}  ${stamp(doc)}`, '', ...summary, '', ...handshakes, ...notes, ''].join('\n');
+  const remote = doc.remote ? ['', ...remoteLines(doc.remote)] : [];
+  return [`tls-shm-cache  ${source}  ${stamp(doc)}`, '', ...summary, '', ...handshakes, ...notes, ...remote, ''].join('\n');
 }
 
 /** True when `cur` continues `prev`: same segment, clock moved forward, no counter went back. */
@@ -184,7 +208,7 @@ export function formatLive(cur: StatsDocument, prev: StatsDocument | undefined, 
     `items ${formatCount(cap.used)}/${formatCount(cap.items)} (${formatPercent(cap.usedRatio)})   ` +
     (cur.ticketKey.generation === 0
       ? 'ticket key: none'
-      : `ticket key gen ${cur.ticketKey.generation}` +
+      : `tickets ${ticketModeText(cur)} gen ${cur.ticketKey.generation}` +
         (cur.ticketKey.ageSeconds === null ? '' : ` (${formatDuration(cur.ticketKey.ageSeconds)})`));
 
   const counters = columns(
@@ -225,6 +249,16 @@ export function formatLive(cur: StatsDocument, prev: StatsDocument | undefined, 
   ]);
 
   const lines = [title, status, '', ...counters, '', ...byVersion, ''];
+  const r = cur.remote;
+  if (r) {
+    const dropped = Object.values(r.dropped).reduce((a, b) => a + b, 0);
+    lines.push(
+      `remote ${r.connected ? 'connected' : 'NOT connected'}   lag p50 ${r.lagMs ? `${r.lagMs.p50} ms` : '-'} p99 ${r.lagMs ? `${r.lagMs.p99} ms` : '-'}   ` +
+        `published ${perSecond((d) => d.remote?.published ?? 0)}/s   applied ${perSecond((d) => d.remote?.applied ?? 0)}/s   ` +
+        `dropped ${formatCount(dropped)}   missed ${formatCount(r.missed)}   ring ${r.ring.source} gen ${r.ring.generation}`,
+      '',
+    );
+  }
   if (options.error) lines.push(`! ${options.error} (showing the last figures; retrying)`);
   else lines.push('q or Ctrl-C quits');
   return lines.join('\n') + '\n';

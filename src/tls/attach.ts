@@ -30,7 +30,7 @@ import {
 } from './session-id-context';
 import { SharedCache } from '../core/shared-cache';
 import { startStatsServer, StatsServer } from '../stats/server';
-import { TicketKeyFollower } from './ticket-keys';
+import { followTicketKeys } from './ticket-keys';
 import {
   MAINTAINED_CACHE_OPTIONS,
   MaintainedCacheOptions,
@@ -38,6 +38,7 @@ import {
   resolveCacheOptions,
 } from './options';
 import { acquireSegment, AttachedSegment, peekSegment, releaseSegment } from './attached-segments';
+import { CONTEXT_SEED_ENV, RemoteTierHandle, startRemoteTier } from './remote-hook';
 import { checkOptions, rangeError, typeError, valueError } from '../core/validate';
 
 /** Options of {@link attachSharedCache}. */
@@ -172,6 +173,8 @@ interface SegmentSource {
   sharedTickets: boolean;
   /** The longest a session is kept, in seconds. */
   maxTtl: number;
+  /** Replaces the segment's creation time in the session ID context when the cache is shared across hosts. */
+  contextSeed: string | undefined;
 }
 
 function findSegment(o: ResolvedCacheOptions): SegmentSource {
@@ -193,7 +196,8 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
       const cache = openPrimaryCache(env.handle);
       return { cache, statsUrl: () => undefined, stop: () => undefined };
     });
-    return { key: env.handle, segment, mode: 'cluster', sharedTickets: env.tickets === 'shared', maxTtl: segment.cache.stats().timeout };
+    const contextSeed = process.env[CONTEXT_SEED_ENV] || undefined;
+    return { key: env.handle, segment, mode: 'cluster', sharedTickets: env.tickets === 'shared', maxTtl: segment.cache.stats().timeout, contextSeed };
   }
 
   if (cluster.isWorker) {
@@ -220,7 +224,7 @@ function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCach
       path: o.path,
     }), o),
   );
-  return { key, segment, mode, sharedTickets: o.rotateMs !== null, maxTtl: o.timeout };
+  return { key, segment, mode, sharedTickets: o.rotateMs !== null || o.ticketKeys !== undefined, maxTtl: o.timeout, contextSeed: segment.contextSeed };
 }
 
 function openPrimaryCache(handle: string): SharedCache {
@@ -253,11 +257,12 @@ function checkSameGeometry(cache: SharedCache, o: ResolvedCacheOptions): void {
 /** A cache this process maintains (with the others, under the lease): sweeps, rotation, stats while holding. */
 function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSegment {
   let stats: StatsServer | undefined;
+  let remoteOf: RemoteTierHandle | undefined;
   const statsOptions = o.stats;
   const onLeaseChange = (holding: boolean) => {
     if (!statsOptions) return;
     if (holding && !stats) {
-      stats = startStatsServer(() => cache.stats(), statsOptions);
+      stats = startStatsServer(() => (remoteOf ? { ...cache.stats(), remote: remoteOf.stats() } : cache.stats()), statsOptions);
       stats.ready.catch((error: Error) =>
         process.emitWarning(`tls-shm-cache: the stats server could not listen: ${error.message}`, 'TlsShmCacheWarning'),
       );
@@ -266,18 +271,34 @@ function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSe
       stats = undefined;
     }
   };
-  let maintenance: Maintenance;
+  let maintenance: Maintenance | undefined;
+  let remote: RemoteTierHandle | undefined;
   try {
-    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs, onLeaseChange }).start();
+    // With `remote` the fleet's ring in Redis decides the keys after the first: no local rotation.
+    const rotateMs = o.remote && o.rotateMs !== null ? Infinity : o.rotateMs;
+    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs, ticketKeys: o.ticketKeys, onLeaseChange }).start();
+    const m = maintenance;
+    if (o.remote) {
+      // Only the lease holder of this host talks to Redis; the others stand by.
+      remote = startRemoteTier(o.remote, { cache, timeoutMs: o.timeout * 1000, rotateMs: o.rotateMs, active: () => m.holding, where: 'attachSharedCache' });
+      remoteOf = remote;
+    }
   } catch (error) {
+    maintenance?.stop();
+    void remote?.close();
     cache.close();
     throw error;
   }
+  const m = maintenance;
   return {
     cache,
-    maintenance,
+    maintenance: m,
+    contextSeed: remote?.contextSeed,
     statsUrl: () => stats?.ready,
-    stop: () => maintenance.stop(),
+    stop: () => {
+      m.stop();
+      void remote?.close();
+    },
   };
 }
 
@@ -286,11 +307,12 @@ type SetSecureContext = (this: tls.Server, options: tls.SecureContextOptions) =>
 function install(server: tls.Server, namespace: string, source: SegmentSource): Attachment {
   const { cache } = source.segment;
   const counter = new HandshakeCounter(cache);
-  const follower = source.sharedTickets ? new TicketKeyFollower(server, cache) : undefined;
+  // The ticket key ring: the callback, or one key where the runtime lacks it (ticket-keys.ts).
+  const follower = source.sharedTickets ? followTicketKeys(server, cache) : undefined;
 
   // Session ID context: equal in every process of this namespace (session-id-context.ts).
   const managesContext = usesNodeDefault(server);
-  const sharedContext = sharedSessionIdContext(namespace, cache.stats().createdAt);
+  const sharedContext = sharedSessionIdContext(namespace, source.contextSeed ?? cache.stats().createdAt);
   if (managesContext) applySessionIdContext(server, sharedContext);
 
   // Keys are `namespace \0 id`, built in one scratch buffer: the cache copies
@@ -384,7 +406,6 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   server.prependListener('connection', onConnection);
   server.on('listening', onListening);
   server.setSecureContext = wrappedSetSecureContext;
-  follower?.sync(true);
 
   let detached = false;
   return {
@@ -409,6 +430,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
       if (managesContext && (server as tls.Server & { sessionIdContext?: string }).sessionIdContext === sharedContext) {
         applySessionIdContext(server, nodeDefaultSessionIdContext());
       }
+      follower?.stop();
       namespacesInUse.delete(namespace);
       attachments.delete(server);
       releaseSegment(source.key);

@@ -12,6 +12,8 @@ export interface AttachedSegment {
   readonly cache: SharedCache;
   /** Present when this process takes part in maintenance (single-process and masterless modes). */
   readonly maintenance?: Maintenance;
+  /** Set when this process shares the cache across hosts (the `remote` option): see session-id-context.ts. */
+  readonly contextSeed?: string;
   /** The URL of the statistics endpoint while this process serves it. */
   statsUrl(): Promise<string> | undefined;
   /** Stops what `open` started (stats server, maintenance); the cache is closed after it. */

@@ -12,7 +12,7 @@
  *
  * Timers are unref'd: maintenance never keeps a process alive.
  */
-import { rotateTicketKey } from './ticket-keys';
+import { rotateTicketRing, SuppliedTicketKeys } from './ticket-ring';
 import type { SharedCache } from '../core/shared-cache';
 
 /** The longest pause between two ticks, in ms: how late a takeover or a rotation can be. */
@@ -23,8 +23,10 @@ const MIN_STALE_MS = 15000;
 export interface MaintenanceOptions {
   /** Milliseconds between sweeps. */
   sweepIntervalMs: number;
-  /** Milliseconds between ticket key rotations; null: never publish a key. */
+  /** Milliseconds between ticket key rotations; null: never rotate (no keys, or supplied keys). */
   rotateMs: number | null;
+  /** Operator-supplied keys: published instead of rotating, again whenever a key file changes. */
+  ticketKeys?: SuppliedTicketKeys;
   /** Told when this process gains (true) or loses (false) the lease. */
   onLeaseChange?: (holding: boolean) => void;
 }
@@ -38,6 +40,7 @@ export class Maintenance {
   #holding = false;
   #lastSweepAt = 0;
   #warned = false;
+  #warnedKeys = false;
 
   constructor(cache: SharedCache, options: MaintenanceOptions) {
     this.#cache = cache;
@@ -73,7 +76,8 @@ export class Maintenance {
         this.#options.onLeaseChange?.(holding);
       }
       if (!holding) return;
-      if (this.#options.rotateMs !== null && this.#rotationDue(this.#options.rotateMs)) rotateTicketKey(this.#cache);
+      if (this.#options.ticketKeys) this.#publishSupplied(false);
+      else if (this.#options.rotateMs !== null && this.#rotationDue(this.#options.rotateMs)) rotateTicketRing(this.#cache);
       const now = Date.now();
       if (now - this.#lastSweepAt >= this.#options.sweepIntervalMs) {
         this.#lastSweepAt = now;
@@ -88,9 +92,30 @@ export class Maintenance {
     }
   }
 
-  /** Publishes a new ticket key now; returns its generation (0 if the lock could not be had). */
+  /**
+   * Rotates the ring now, or with supplied keys re-reads the key files and
+   * publishes them; returns the ring's generation (0 if the lock could not be
+   * had). A key file that cannot be read or parsed throws.
+   */
   rotateNow(): number {
-    return rotateTicketKey(this.#cache);
+    if (this.#options.ticketKeys) return this.#options.ticketKeys.publish(this.#cache, true);
+    return rotateTicketRing(this.#cache);
+  }
+
+  /** Publishes supplied keys when a file changed or the ring is not ours; a bad file keeps the ring and warns once. */
+  #publishSupplied(force: boolean): void {
+    try {
+      this.#options.ticketKeys!.publish(this.#cache, force);
+      this.#warnedKeys = false;
+    } catch (error) {
+      if (!this.#warnedKeys) {
+        this.#warnedKeys = true;
+        process.emitWarning(
+          `tls-shm-cache: the ticket key file could not be used, the keys in use stay: ${(error as Error).message}`,
+          'TlsShmCacheWarning',
+        );
+      }
+    }
   }
 
   /** Stops the timer and gives the lease up so that another process can take it at once. */

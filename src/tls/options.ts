@@ -7,6 +7,8 @@
 import path from 'node:path';
 import { LIMITS } from '../core/shared-cache';
 import { checkInteger, checkNumber, checkOptions, checkString, typeError } from '../core/validate';
+import type { RemoteOptions } from './remote-hook';
+import { SuppliedTicketKeys, TicketKeySpec } from './ticket-ring';
 
 /** Defaults of the embedded cache (the cluster primary's and a single process's). */
 export const DEFAULTS = {
@@ -31,15 +33,28 @@ const MAX_ROTATE_SECONDS = 30 * 24 * 60 * 60;
 /** The longest sweep interval: one day, in seconds. */
 const MAX_SWEEP_SECONDS = 24 * 60 * 60;
 
-/** Session-ticket key handling. */
+/** Session-ticket key handling: automatic rotation (`rotate`, the default) or operator-supplied `keys`. */
 export interface TicketOptions {
   /**
-   * Seconds between rotations of the cluster's 48-byte ticket key (default
-   * 43200 = 12 hours). Node holds one key, so a ticket issued under the
-   * previous key costs one full handshake after a rotation. nginx rotates by
-   * reloading `ssl_session_ticket_key` files.
+   * Seconds between rotations of the cluster's ring of ticket keys (default
+   * 43200 = 12 hours). The ring holds next, current and previous keys: a
+   * ticket resumes until the second rotation after it was issued, i.e. for at
+   * least one and at most two rotation periods, and never longer than the
+   * server's `sessionTimeout` (OpenSSL's own check). Choose `rotate` at least
+   * as long as `sessionTimeout` if tickets should live their full timeout.
+   * Caddy: 12 h; HAProxy and nginx leave rotation to the operator.
    */
   rotate?: number;
+  /**
+   * Keys the operator supplies instead of automatic rotation, for fleets that
+   * distribute keys themselves (nginx `ssl_session_ticket_key`, HAProxy
+   * `tls-ticket-keys`): 48- or 80-byte Buffers in nginx's layouts, paths of key
+   * files (base64 keys one a line, or one raw 48/80-byte key), or one path.
+   * The first key encrypts; the others (at most 4 in all) decrypt and renew.
+   * Key files are re-read when they change (checked every maintenance tick, at
+   * most 5 s apart) and on rotateTicketKey(), without a restart. Not with `rotate`.
+   */
+  keys?: TicketKeySpec;
 }
 
 /** Where the statistics endpoint listens. */
@@ -78,9 +93,10 @@ export interface MaintainedCacheOptions {
   /** Seconds between sweeps that free expired slots (default 30; fractions allowed). */
   sweepInterval?: number;
   /**
-   * The cluster-wide ticket key: `{ rotate }` (the default, 12 h) or `false`
-   * to leave every server's own ticket key alone (Node's: random per process,
-   * copied from the first worker by the cluster module, never rotated).
+   * The cluster-wide ring of ticket keys: `{ rotate }` (the default, 12 h),
+   * `{ keys }` (operator-supplied keys), or `false` to leave every server's
+   * own ticket key alone (Node's: random per process, copied from the first
+   * worker by the cluster module, never rotated).
    */
   tickets?: TicketOptions | false;
   /**
@@ -92,6 +108,12 @@ export interface MaintainedCacheOptions {
   path?: string;
   /** Serve the statistics over HTTP (`true` = port 9090 on 127.0.0.1; default `false`). */
   stats?: StatsOptions | boolean;
+  /**
+   * Share sessions and the ticket key with other hosts through Redis 6+ or
+   * Valkey (README: "Several hosts"). Needs the `redis` package. Only the
+   * primary (or the lease holder) connects; handshakes never wait for it.
+   */
+  remote?: RemoteOptions;
 }
 
 /** The validated, defaulted form of {@link MaintainedCacheOptions}. */
@@ -102,13 +124,17 @@ export interface ResolvedCacheOptions {
   maxValueBytes: number | undefined;
   timeout: number;
   sweepIntervalMs: number;
-  /** Milliseconds between rotations, or null when `tickets: false`. */
+  /** Milliseconds between rotations, or null when `tickets: false` or keys are supplied. */
   rotateMs: number | null;
+  /** Operator-supplied ticket keys (`tickets.keys`), else undefined. */
+  ticketKeys: SuppliedTicketKeys | undefined;
   path: string | undefined;
   stats: Required<StatsOptions> | null;
+  /** As given; validated by the remote tier when it starts. */
+  remote: RemoteOptions | undefined;
 }
 
-export const MAINTAINED_CACHE_OPTIONS = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'timeout', 'sweepInterval', 'tickets', 'path', 'stats'] as const;
+export const MAINTAINED_CACHE_OPTIONS = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'timeout', 'sweepInterval', 'tickets', 'path', 'stats', 'remote'] as const;
 
 /** Validates and defaults the cache options, naming the option (`where.option`) in every error. */
 export function resolveCacheOptions(o: MaintainedCacheOptions, where: string): ResolvedCacheOptions {
@@ -126,17 +152,25 @@ export function resolveCacheOptions(o: MaintainedCacheOptions, where: string): R
     maxValueBytes,
     timeout,
     sweepIntervalMs: Math.round(sweepInterval * 1000),
-    rotateMs: resolveTickets(o.tickets, where),
+    ...resolveTickets(o.tickets, where),
     path: o.path === undefined ? undefined : path.resolve(checkString(o.path, `${where}: path`)),
     stats: resolveStats(o.stats, where),
+    remote: o.remote,
   };
 }
 
-function resolveTickets(value: unknown, where: string): number | null {
-  if (value === false) return null;
-  if (value === true) throw typeError(`${where}: tickets must be { rotate: seconds } or false, got true`);
-  const t = checkOptions<TicketOptions>(value, `${where}: tickets`, ['rotate']);
-  return Math.round(checkNumber(t.rotate, `${where}: tickets.rotate`, 1, MAX_ROTATE_SECONDS, DEFAULTS.ticketRotate) * 1000);
+function resolveTickets(value: unknown, where: string): { rotateMs: number | null; ticketKeys: SuppliedTicketKeys | undefined } {
+  if (value === false) return { rotateMs: null, ticketKeys: undefined };
+  if (value === true) throw typeError(`${where}: tickets must be { rotate: seconds }, { keys } or false, got true`);
+  const t = checkOptions<TicketOptions>(value, `${where}: tickets`, ['rotate', 'keys']);
+  if (t.keys !== undefined) {
+    if (t.rotate !== undefined) {
+      throw typeError(`${where}: tickets takes rotate (automatic keys) or keys (supplied keys), not both`);
+    }
+    return { rotateMs: null, ticketKeys: new SuppliedTicketKeys(t.keys, where) };
+  }
+  const rotate = checkNumber(t.rotate, `${where}: tickets.rotate`, 1, MAX_ROTATE_SECONDS, DEFAULTS.ticketRotate);
+  return { rotateMs: Math.round(rotate * 1000), ticketKeys: undefined };
 }
 
 function resolveStats(value: unknown, where: string): Required<StatsOptions> | null {

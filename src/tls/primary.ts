@@ -12,6 +12,8 @@ import type { CacheStats } from '../core/shared-cache';
 import { startStatsServer, StatsServer } from '../stats/server';
 import { MAINTAINED_CACHE_OPTIONS, MaintainedCacheOptions, resolveCacheOptions } from './options';
 import { checkOptions } from '../core/validate';
+import { CONTEXT_SEED_ENV, RemoteTierHandle, startRemoteTier } from './remote-hook';
+import type { RemoteSection } from '../stats/document';
 
 /** Options of {@link setupSharedCache}: see each field for its default. */
 export type SetupOptions = MaintainedCacheOptions;
@@ -22,13 +24,21 @@ export interface SharedCacheSetup {
   readonly cache: SharedCache;
   /** Counters summed over every process, and the geometry. */
   stats(): CacheStats;
+  /** The cross-host tier's figures (the `remote` section of /stats); undefined without the `remote` option. */
+  remoteStats(): RemoteSection | undefined;
   /** The statistics endpoint's base URL once it listens; undefined without the `stats` option. */
   readonly statsUrl: Promise<string> | undefined;
   /**
-   * Publishes a new ticket key now (e.g. on SIGHUP, or when a key may have
-   * leaked) instead of waiting for `tickets.rotate`; workers apply it on their
-   * next connection. Returns the new generation. Tickets issued under the old
-   * key cost one full handshake. Throws if set up with `tickets: false`.
+   * Rotates the ticket key ring now (e.g. on SIGHUP) instead of waiting for
+   * `tickets.rotate`: next becomes current, current previous, a fresh next is
+   * made; every server uses it from its next ticket. Tickets under the former
+   * current key still resume (and are renewed); those under the former
+   * previous key cost one full handshake. After a key may have leaked, call it
+   * twice. With `tickets.keys`, re-reads the key files and publishes them.
+   * Returns the ring's new generation. Throws if set up with `tickets: false`.
+   * With `remote`, the fleet's ring in Redis is rotated instead (every host
+   * follows within its poll interval) and 0 is returned at once: the new
+   * generation shows in `remoteStats().ring.generation`.
    */
   rotateTicketKey(): number;
   /**
@@ -81,42 +91,66 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
       timeout: o.timeout,
       path: o.path,
     });
-  let maintenance: Maintenance;
+  let maintenance: Maintenance | undefined;
   let stats: StatsServer | undefined;
+  let remote: RemoteTierHandle | undefined;
   try {
-    // The first tick publishes the ticket key before any worker exists.
-    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs: o.rotateMs }).start();
+    // The first tick publishes the ticket key before any worker exists. With
+    // `remote` the fleet's ring in Redis decides later keys: no local rotation.
+    const rotateMs = o.remote && o.rotateMs !== null ? Infinity : o.rotateMs;
+    maintenance = new Maintenance(cache, { sweepIntervalMs: o.sweepIntervalMs, rotateMs, ticketKeys: o.ticketKeys }).start();
+    if (o.remote) {
+      remote = startRemoteTier(o.remote, { cache, timeoutMs: o.timeout * 1000, rotateMs: o.rotateMs, active: () => true, where: 'setupSharedCache' });
+    }
     if (o.stats) {
-      stats = startStatsServer(() => cache.stats(), o.stats);
+      const tier = remote;
+      stats = startStatsServer(() => (tier ? { ...cache.stats(), remote: tier.stats() } : cache.stats()), o.stats);
       // Reported through statsUrl; a caller that never looks still hears of it.
       stats.ready.catch((error: Error) =>
         process.emitWarning(`tls-shm-cache: the stats server could not listen: ${error.message}`, 'TlsShmCacheWarning'),
       );
     }
   } catch (error) {
+    maintenance?.stop();
+    void remote?.close();
     cache.close();
     throw error;
   }
-  const previousEnv = writeClusterEnv(cache.handle, o.rotateMs === null ? 'node' : 'shared');
+  const sharedTickets = o.rotateMs !== null || o.ticketKeys !== undefined;
+  const previousEnv = writeClusterEnv(cache.handle, sharedTickets ? 'shared' : 'node');
+  // Workers build their session ID context from this instead of the segment's
+  // creation time, so that sessions and tickets resume on every host.
+  const previousSeed = process.env[CONTEXT_SEED_ENV];
+  if (remote) process.env[CONTEXT_SEED_ENV] = remote.contextSeed;
 
   let closed: Promise<void> | undefined;
   const setup: SharedCacheSetup = {
     cache,
     stats: () => cache.stats(),
+    remoteStats: () => remote?.stats(),
     statsUrl: stats?.ready,
     rotateTicketKey() {
-      if (o.rotateMs === null) {
+      if (!sharedTickets) {
         throw Object.assign(new TypeError('rotateTicketKey: set up with tickets: false, the workers keep Node\'s own keys'), {
           code: 'ERR_INVALID_STATE',
         });
       }
       if (cache.closed) throw Object.assign(new TypeError('rotateTicketKey: the cache is closed'), { code: 'ERR_INVALID_STATE' });
-      return maintenance.rotateNow();
+      if (remote && o.rotateMs !== null) {
+        void remote.rotateNow().catch(() => undefined);
+        return 0;
+      }
+      return maintenance!.rotateNow();
     },
     close() {
       closed ??= (async () => {
-        maintenance.stop();
+        maintenance!.stop();
         restoreClusterEnv(cache.handle, previousEnv);
+        if (remote && process.env[CONTEXT_SEED_ENV] === remote.contextSeed) {
+          if (previousSeed === undefined) delete process.env[CONTEXT_SEED_ENV];
+          else process.env[CONTEXT_SEED_ENV] = previousSeed;
+        }
+        await remote?.close().catch(() => undefined);
         if (active === setup) active = undefined;
         try {
           await stats?.close();

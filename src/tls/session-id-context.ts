@@ -33,8 +33,11 @@ export function nodeDefaultSessionIdContext(): string {
 /**
  * The context shared by every server of `namespace` on the segment created at
  * `segmentCreatedAt` (ms): 32 hex characters, OpenSSL's limit being 32 bytes.
+ * When the cache is shared across hosts (`remote`), every host's segment has
+ * its own creation time, so a fleet-wide seed (`remote:<prefix>`, the same on
+ * every host) takes its place: sessions and tickets then resume on any host.
  */
-export function sharedSessionIdContext(namespace: string, segmentCreatedAt: number): string {
+export function sharedSessionIdContext(namespace: string, segmentCreatedAt: number | string): string {
   return crypto
     .createHash('sha256')
     .update(`tls-shm-cache sid_ctx v1\0${namespace}\0${segmentCreatedAt}`)

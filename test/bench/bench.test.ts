@@ -5,75 +5,10 @@
  * client kind and balancer was really exercised and that the results were
  * recorded (json with the expected fields, a markdown table, an SVG chart).
  */
-import t, { Test } from 'tap';
-import { ChildProcess, spawn } from 'node:child_process';
+import t from 'tap';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-
-const ROOT = path.join(__dirname, '..', '..');
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a benchmark script with plain node (they are CommonJS over dist/), bounded in time, killed in teardown. */
-function runScript(t: Test, script: string, args: string[], limitMs: number): Promise<Run> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, script), ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, so that teardown can stop the clusters and clients it starts.
-    detached: true,
-  });
-  const killAll = () => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  };
-  t.teardown(killAll);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => {
-    const timer = setTimeout(killAll, limitMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-function tempResults(t: Test): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-shm-bench-test-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** The three files of a result, checked for shape: json parses, md has a table, svg is an SVG document. */
-function checkResultFiles(t: Test, dir: string, name: string): any {
-  for (const ext of ['json', 'md', 'svg']) t.ok(fs.existsSync(path.join(dir, `${name}.${ext}`)), `${name}.${ext} written`);
-  const result = JSON.parse(fs.readFileSync(path.join(dir, `${name}.json`), 'utf8'));
-  t.type(result.machine.cpuModel, 'string', 'machine: cpu model');
-  t.ok(result.machine.cores >= 1, 'machine: cores');
-  t.match(result.machine.node, /^v\d+/, 'machine: node version');
-  t.match(result.machine.nodeOpenssl, /^\d+\.\d+/, 'machine: OpenSSL version');
-  t.type(result.parameters, 'object', 'parameters recorded');
-  const svg = fs.readFileSync(path.join(dir, `${name}.svg`), 'utf8');
-  t.ok(svg.startsWith('<svg'), 'the chart is an SVG document');
-  t.match(svg, /<\/svg>\s*$/, 'the SVG is complete');
-  t.match(svg, /<path|<rect/, 'the chart has marks');
-  const md = fs.readFileSync(path.join(dir, `${name}.md`), 'utf8');
-  t.match(md, /^\| store \|/m, 'the markdown has a table');
-  t.match(md, /^\| ---/m, 'the table has its separator row');
-  t.match(md, /## Targets/, 'the markdown lists the targets');
-  return result;
-}
+import { ROOT, runScript, tempResults, checkResultFiles } from './fixtures/bench-run';
 
 t.test('bench:micro measures every store with 1 and 2 workers and records the results', async (t) => {
   const dir = tempResults(t);
@@ -101,6 +36,12 @@ t.test('bench:micro measures every store with 1 and 2 workers and records the re
       }
     }
   }
+  // The IPC store's primary answers every operation: its CPU per operation was measured.
+  for (const workers of [1, 2]) {
+    const ipc = result.trials.find((x: any) => x.driver === 'ipc' && x.workers === workers);
+    t.ok(ipc.ops.get.primaryCpuNsPerOp > 0 && ipc.ops.get.primaryCoreShare > 0, `ipc x${workers}: the primary's CPU per get was measured`);
+  }
+  t.match(fs.readFileSync(path.join(dir, 'micro.md'), 'utf8'), /## The IPC store's primary/, "micro.md shows the IPC primary's cost");
   const shm = result.trials.find((x: any) => x.driver === 'shm' && x.workers === 1);
   t.ok(shm.ops.getPolled && shm.ops.getPolled.pollsPerRound[0] >= 0, 'shm get was also measured with a stats poller');
   t.match(run.stdout, /tls-shm-cache/, 'the table is printed');
@@ -111,13 +52,15 @@ t.test('bench:tls runs the whole matrix against a real cluster and records the r
   const run = await runScript(
     t,
     'bench/tls/run.js',
-    ['--workers', '2', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--waitIdle', '0', '--results', dir],
+    // The matrix of issue 5; the ticket ring's cells are checked in the next test.
+    ['--workers', '2', '--duration', '0.4', '--warmup', '0.3', '--concurrency', '1', '--waitIdle', '0', '--results', dir,
+      '--stores', 'none,map,ipc,shm', '--clients', 'tls12-id,tls13-ticket'],
     170_000,
   );
   t.equal(run.code, 0, `bench:tls exits 0 (stderr: ${run.stderr.slice(-500)})`);
   const result = checkResultFiles(t, dir, 'tls');
   t.equal(result.benchmark, 'tls');
-  t.equal(result.parameters.workers, 2);
+  t.same(result.parameters.workers, [2]);
   const cell = (store: string, client: string, balancer: string, concurrency: number) =>
     result.cells.find((c: any) => c.store === store && c.client === client && c.balancer === balancer && c.concurrency === concurrency);
   for (const store of ['none', 'map', 'ipc', 'shm']) {
@@ -139,6 +82,33 @@ t.test('bench:tls runs the whole matrix against a real cluster and records the r
   t.equal(cell('none', 'tls12-id', 'rr', 1).resumption, 0, 'no store, TLS 1.2 without tickets: nothing resumes');
   t.ok(cell('ipc', 'tls12-id', 'rr', 1).resumption > 0.9, 'IPC store, TLS 1.2 without tickets: sessions resume');
   t.ok(cell('shm', 'tls12-id', 'rr', 1).resumption > 0.9, 'shm store, TLS 1.2 without tickets: sessions resume');
+});
+
+t.test('bench:tls measures the ticket ring against the single-key path for ticket clients, with the targets', async (t) => {
+  const dir = tempResults(t);
+  const run = await runScript(
+    t,
+    'bench/tls/run.js',
+    ['--workers', '2', '--duration', '0.6', '--warmup', '0.4', '--concurrency', '1', '--waitIdle', '0', '--results', dir,
+      '--balancers', 'rr', '--stores', 'shm,shm-single', '--clients', 'tls13-ticket,tls12-ticket,tls13-single'],
+    120_000,
+  );
+  t.equal(run.code, 0, `bench:tls exits 0 (stderr: ${run.stderr.slice(-500)})`);
+  const result = checkResultFiles(t, dir, 'tls');
+  const cell = (store: string, client: string) => result.cells.find((c: any) => c.store === store && c.client === client);
+  for (const store of ['shm', 'shm-single']) {
+    for (const client of ['tls13-ticket', 'tls12-ticket', 'tls13-single']) {
+      const c = cell(store, client);
+      t.ok(c && c.handshakes > 0, `${store} / ${client}: measured`);
+      t.equal(c?.clientFailures, 0, `${store} / ${client}: no client failed`);
+    }
+  }
+  // The single-use client tells the two paths apart: it resumes every
+  // connection on the ring, about every other one on the single key.
+  t.ok(cell('shm', 'tls13-single').resumption > 0.9, 'single-use client, ring: resumes (nearly) all');
+  t.ok(cell('shm-single', 'tls13-single').resumption < 0.7, 'single-use client, single key: about half');
+  const md = fs.readFileSync(path.join(dir, 'tls.md'), 'utf8');
+  t.match(md, /the ring callback costs ≤ 2 % of handshakes\/s against single-key/, 'the ring target is in the table');
 });
 
 t.test('bench:report regenerates the markdown and the chart from the json', async (t) => {

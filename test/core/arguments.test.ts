@@ -291,13 +291,15 @@ t.test('the raw native binding called with garbage throws or returns, and never 
   returned('delete(0-length key)', false);
   returned('delete(5000-byte key)', false);
   threw('delete(null)', 'ERR_INVALID_ARG_TYPE');
-  for (const label of ['count(48, 1)', 'count(-1, 1)', 'count(0, 2^32)', 'setTicketKey(47 bytes)', 'setTicketKey(49 bytes)', 'acquireLease(-1)', "acquireLease('1')"]) {
+  for (const label of ['count(48, 1)', 'count(-1, 1)', 'count(0, 2^32)', 'setTicketRing(255 bytes)', 'setTicketRing(257 bytes)', 'setTicketRing(mask 16)', 'setTicketRing(mask -1)', 'setTicketRing(string)', 'rotateTicketRing(127 bytes)', 'rotateTicketRing(null)', 'acquireLease(-1)', "acquireLease('1')"]) {
     threw(label, 'ERR_INVALID_ARG_TYPE');
   }
   threw('new NativeCache()', 'ERR_INVALID_ARG_TYPE');
   threw('new NativeCache(42)', 'ERR_INVALID_ARG_TYPE');
   t.match(cases['NativeCache() without new'], { outcome: 'threw', name: 'TypeError' });
 
+  t.same([...(report.bound as string[])].sort(), ['getInto', 'set'], 'getInto and set are plain functions bound to the object');
+  returned('set detached from its object', 1);
   t.ok((report.fuzzCalls as number) >= 300 * (report.methods as string[]).length, 'every method got 300 random argument lists');
   t.equal(report.wrongThisThrew, report.wrongThisCalls, 'every call with a foreign `this` threw');
   returned('close()', 'undefined');

@@ -11,8 +11,18 @@ import path from 'node:path';
 import readline from 'node:readline';
 import t, { Test } from 'tap';
 import { SharedCache, startStatsServer, type StatsDocument } from '../../src/index';
-import { handshakeCounter, OTHER_VERSION_HANDSHAKES, TLS13_SESSIONS_SKIPPED, TICKET_KEY_APPLIED } from '../../src/core/counters';
+import {
+  handshakeCounter,
+  OTHER_VERSION_HANDSHAKES,
+  TICKET_KEY_APPLIED,
+  TICKET_RENEWED,
+  TICKET_RING_INSTALLED,
+  TICKET_SINGLE_KEY_INSTALLED,
+  TICKET_UNKNOWN_KEY,
+  TLS13_SESSIONS_SKIPPED,
+} from '../../src/core/counters';
 import { FIXTURES, getJson, parsePrometheus, request, waitFor } from './fixtures/helpers';
+import { formatLive, formatSnapshot } from '../../src/stats/render';
 
 function newCache(t: Test, options: Partial<Parameters<typeof SharedCache.create>[0]> = {}): SharedCache {
   const cache = SharedCache.create({ items: 64, blocksize: 256, timeout: 60, ...options });
@@ -164,13 +174,32 @@ t.test('the ticket key shows its generation, age and applications, never its byt
   const cache = newCache(t);
   const url = await serve(t, cache);
   let doc = await getJson<StatsDocument>(`${url}/stats`);
-  t.same(doc.ticketKey, { generation: 0, ageSeconds: null, applied: 0 });
-  cache.setTicketKey(crypto.randomBytes(48));
-  cache.setTicketKey(crypto.randomBytes(48));
+  t.same(doc.ticketKey, { generation: 0, ageSeconds: null, applied: 0, keys: 0, mode: 'none', renewed: 0, unknownKey: 0 });
+  cache.rotateTicketRing(crypto.randomBytes(128));
+  cache.rotateTicketRing(crypto.randomBytes(128));
   cache.count(TICKET_KEY_APPLIED, 5);
+  cache.count(TICKET_RING_INSTALLED, 2);
+  cache.count(TICKET_RENEWED, 7);
+  cache.count(TICKET_UNKNOWN_KEY, 3);
   doc = await getJson<StatsDocument>(`${url}/stats`);
   t.equal(doc.ticketKey.generation, 2);
   t.equal(doc.ticketKey.applied, 5);
+  t.equal(doc.ticketKey.keys, 3, 'next, current and previous after two rotations');
+  t.equal(doc.ticketKey.mode, 'ring');
+  t.equal(doc.ticketKey.renewed, 7);
+  t.equal(doc.ticketKey.unknownKey, 3);
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  t.match(metrics, /^tls_shm_cache_ticket_mode\{mode="ring"\} 1$/m, '/metrics names the mode');
+  t.match(metrics, /^tls_shm_cache_ticket_mode\{mode="single-key"\} 0$/m);
+  t.match(metrics, /^tls_shm_cache_ticket_keys 3$/m);
+  t.match(metrics, /^tls_shm_cache_tickets_renewed_total 7$/m);
+  t.match(formatSnapshot(doc, 'x'), /^ticket key\s+ring: generation 2, age .*, 3 keys, applied 5 times$/m, 'the CLI names the mode');
+  t.match(formatSnapshot(doc, 'x'), /^tickets\s+7 renewed, 3 under unknown keys$/m);
+  t.match(formatLive(doc, undefined, { source: 'x', intervalSeconds: 1 } as never), /tickets ring gen 2/);
+  cache.count(TICKET_SINGLE_KEY_INSTALLED, 1);
+  doc = await getJson<StatsDocument>(`${url}/stats`);
+  t.equal(doc.ticketKey.mode, 'single-key', 'one server on the fallback path shows');
+  t.match(formatSnapshot(doc, 'x'), /^ticket key\s+single-key fallback: generation 2/m);
   t.type(doc.ticketKey.ageSeconds, 'number');
   t.ok(doc.ticketKey.ageSeconds! >= 0 && doc.ticketKey.ageSeconds! < 600, 'age of a key made just now');
 });
@@ -219,7 +248,7 @@ t.test('GET /metrics is Prometheus text that a real parser reads, with HELP, TYP
   cache.count(handshakeCounter('TLSv1.2', 'cache'), 9);
   cache.count(handshakeCounter('TLSv1.3', 'ticket'), 4);
   cache.count(handshakeCounter('TLSv1.3', 'full'), 2);
-  cache.setTicketKey(crypto.randomBytes(48));
+  cache.rotateTicketRing(crypto.randomBytes(128));
 
   const res = await request(`${url}/metrics`);
   t.equal(res.status, 200);
@@ -325,15 +354,19 @@ t.test('no response ever contains stored keys or session bytes, the ticket key o
   const url = await serve(t, cache);
   const sessionId = Buffer.concat([Buffer.from('SESSION-ID-'), crypto.randomBytes(21)]);
   const session = Buffer.concat([Buffer.from('MASTER-SECRET-'), crypto.randomBytes(200)]);
-  const ticketKey = crypto.randomBytes(48);
+  const ticketKey = crypto.randomBytes(256);
   t.equal(cache.set(sessionId, session), true);
   t.ok(cache.get(sessionId));
-  t.equal(cache.setTicketKey(ticketKey), true);
+  t.ok(cache.setTicketRing(ticketKey, 0b1111) > 0);
 
   const secrets: Array<[string, Buffer]> = [
     ['session id', sessionId],
     ['session bytes', session],
-    ['ticket key', ticketKey],
+    ...[0, 1, 2, 3].flatMap((slot): Array<[string, Buffer]> => [
+      [`ticket key ${slot} name`, ticketKey.subarray(slot * 64, slot * 64 + 16)],
+      [`ticket key ${slot} hmac`, ticketKey.subarray(slot * 64 + 16, slot * 64 + 48)],
+      [`ticket key ${slot} aes`, ticketKey.subarray(slot * 64 + 48, slot * 64 + 64)],
+    ]),
   ];
   const forms = (b: Buffer): string[] => {
     // Whole, and a 16-byte piece from the middle: a partial leak is a leak.

@@ -63,9 +63,8 @@ t.test('a two-worker cluster resumes sessions for every kind of client', async (
     for (let i = 0; i < 4; i++) {
       afterRotation.push(await opensslRequest(cluster.ports[TICKETS], { flags: ['-tls1_3'], sessIn: file, sessOut: file }));
     }
-    t.equal(afterRotation[0].reused, false, 'the ticket under the old key is refused (Node keeps one key)');
-    t.ok(afterRotation.slice(1).every((r) => r.reused), 'tickets under the new key resume');
-    t.ok(new Set(afterRotation.slice(1).map((r) => r.pid)).size >= 2, 'on both workers: both applied the new key');
+    t.ok(afterRotation.every((r) => r.reused), 'the ticket under the former key resumes (the ring keeps it as previous), and so do the renewed ones');
+    t.ok(new Set(afterRotation.map((r) => r.pid)).size >= 2, 'on both workers: both use the new ring');
 
     const after = await stats();
     t.ok(after.handshakes['TLSv1.3'].ticket - before.handshakes['TLSv1.3'].ticket >= 8, 'counted as resumed from a ticket');

@@ -52,7 +52,7 @@ t.test('setupSharedCache refuses bad options, naming them', async (t) => {
     [{ blocksize: 8 }, /blocksize must be an integer from 16/, 'ERR_OUT_OF_RANGE'],
     [{ timeout: 1.5 }, /timeout must be an integer/, 'ERR_OUT_OF_RANGE'],
     [{ sweepInterval: 0 }, /sweepInterval must be from 0.01/, 'ERR_OUT_OF_RANGE'],
-    [{ tickets: true }, /tickets must be \{ rotate: seconds \} or false/, 'ERR_INVALID_ARG_TYPE'],
+    [{ tickets: true }, /tickets must be \{ rotate: seconds \}, \{ keys \} or false/, 'ERR_INVALID_ARG_TYPE'],
     [{ tickets: { rotate: 0 } }, /tickets.rotate must be from 1/, 'ERR_OUT_OF_RANGE'],
     [{ tickets: { Rotate: 60 } }, /unknown option 'Rotate' \(did you mean 'rotate'\?\)/, 'ERR_INVALID_ARG_TYPE'],
     [{ stats: { port: 70000 } }, /stats.port must be an integer from 0 to 65535/, 'ERR_OUT_OF_RANGE'],
