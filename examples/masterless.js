@@ -2,9 +2,12 @@
 // Mode 3: no primary of yours (PM2 cluster mode, or processes started by a
 // supervisor). Every process attaches with the same `path`: the first creates
 // the file, the others open it, and one at a time sweeps and rotates.
-// Run two: node examples/masterless.js 8443 & node examples/masterless.js 8444
+// Run two with one certificate (TLS_CERT / TLS_KEY: PEM files; processes
+// serving different certificates share no sessions, by design):
+//   TLS_CERT=cert.pem TLS_KEY=key.pem node examples/masterless.js 8443 &
+//   TLS_CERT=cert.pem TLS_KEY=key.pem node examples/masterless.js 8444
 // (different arguments: attachSharedCache makes their session ID contexts equal anyway)
-// Under PM2: pm2 start examples/masterless.js -i 2   (all on one port through PM2's cluster)
+// Under PM2 (all on one port through its cluster): TLS_CERT=cert.pem TLS_KEY=key.pem pm2 start examples/masterless.js -i 2
 const https = require('node:https');
 const os = require('node:os');
 const path = require('node:path');

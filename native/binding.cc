@@ -521,6 +521,19 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   return NativeCache::Wrap(env, std::move(cache));
 }
 
+// replaceUnusedFile(path, replacement) -> 0 replaced, 1 in use, 2 changed (segment.h)
+Napi::Value ReplaceUnusedFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsString()) return ThrowType(env, "replaceUnusedFile(path, replacement)");
+  tlsshm::Error error;
+  tlsshm::ReplaceResult result;
+  if (!tlsshm::ReplaceUnusedFile(info[0].As<Napi::String>().Utf8Value(),
+                                 info[1].As<Napi::String>().Utf8Value(), &result, &error)) {
+    return Throw(env, error.code, error.message);
+  }
+  return Napi::Number::New(env, double(int(result)));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   AddonData* data = new AddonData();
   env.SetInstanceData(data);
@@ -528,6 +541,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->constructor = Napi::Persistent(ctor);
   exports.Set("create", Napi::Function::New(env, Create));
   exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("replaceUnusedFile", Napi::Function::New(env, ReplaceUnusedFile));
   exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd));
   exports.Set("layoutVersion", Napi::Number::New(env, tlsshm::kLayoutVersion));
   exports.Set("counterSlots", Napi::Number::New(env, tlsshm::kCounters));

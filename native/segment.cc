@@ -131,6 +131,62 @@ void RemoveStaleShm() {
 
 }  // namespace
 
+bool ReplaceUnusedFile(const std::string& path, const std::string& replacement,
+                       ReplaceResult* result, Error* error) {
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      *result = ReplaceResult::kChanged;
+      return true;
+    }
+    *error = SystemError("opening cache", path, errno);
+    return false;
+  }
+  struct stat held;
+  if (fstat(fd, &held) != 0 || !S_ISREG(held.st_mode) || held.st_uid != geteuid()) {
+    close(fd);
+    *error = MakeError("ERR_TLS_SHM_PERMISSIONS", path + " is not a regular file owned by this user; not replaced");
+    return false;
+  }
+  // The gate, as an attaching process takes it (bounded the same way), so that
+  // nobody attaches between the check below and the rename.
+  int gate = -1;
+  for (uint32_t waited_ms = 0;; ++waited_ms) {
+    gate = OfdLock(fd, F_WRLCK, kGateByte, false);
+    if (gate == 0 || (errno != EAGAIN && errno != EACCES) || waited_ms >= kAttachTimeoutMs) break;
+    usleep(1000);
+  }
+  if (gate != 0) {
+    // Someone is attaching right now: the file is (about to be) in use.
+    close(fd);
+    *result = ReplaceResult::kInUse;
+    return true;
+  }
+  struct stat named;
+  if (stat(path.c_str(), &named) != 0 || named.st_dev != held.st_dev || named.st_ino != held.st_ino) {
+    close(fd);
+    *result = ReplaceResult::kChanged;
+    return true;
+  }
+  if (OfdLock(fd, F_WRLCK, kAttachByte, false) != 0) {
+    close(fd);
+    *result = ReplaceResult::kInUse;
+    return true;
+  }
+  // Openers that opened the old file before this rename find it unlinked
+  // under the gate's protection: they attach to a file nobody else uses, see
+  // its geometry, and (asking for the new one) reopen the path.
+  if (rename(replacement.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    close(fd);
+    *error = SystemError("replacing", path, err);
+    return false;
+  }
+  close(fd);  // releases both OFD locks
+  *result = ReplaceResult::kReplaced;
+  return true;
+}
+
 bool ValidateGeometry(const Geometry& g, Error* error) {
   char msg[160];
   if (g.items < 1 || g.items > kMaxItems) {

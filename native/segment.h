@@ -69,6 +69,19 @@ struct Error {
 bool ValidateGeometry(const Geometry& g, Error* error);
 Layout ComputeLayout(const Geometry& g);
 
+// What ReplaceUnusedFile did.
+enum class ReplaceResult { kReplaced = 0, kInUse = 1, kChanged = 2 };
+
+// Renames `replacement` (a complete cache file) over `path` if, and only if,
+// no process has the cache at `path` attached: checked under that file's
+// attach gate, so no opener can attach to it meanwhile. kInUse: some process
+// is attached, nothing done. kChanged: `path` is gone or names another file
+// than the one inspected (someone replaced it first), nothing done.
+// Used when a masterless process asks for another geometry (README "Changing
+// items or blocksize"). Returns false with `error` set on a system error.
+bool ReplaceUnusedFile(const std::string& path, const std::string& replacement,
+                       ReplaceResult* result, Error* error);
+
 class Segment {
  public:
   // Creates a new shared-memory segment owned by this process.

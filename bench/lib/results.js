@@ -20,6 +20,8 @@ function rendererFor(result) {
       return require('../native/render');
     case 'model':
       return require('../model/render');
+    case 'hash':
+      return require('../hash/render');
     default:
       throw new Error(`unknown benchmark kind '${result.benchmark}'`);
   }

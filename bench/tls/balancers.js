@@ -11,7 +11,15 @@
 //     balancers do). The workers never listen, so each has its own random
 //     ticket key: a ticket resumes only on the worker that issued it, unless
 //     something shares the key.
+// sticky: the runCluster() primary's routing (src/cluster): the same
+//     pauseOnConnect hand-off, but each connection's worker is picked by the
+//     runner's keyed rendezvous hash over the live workers. Every benchmark
+//     client connects from 127.0.0.1 (openssl s_time cannot bind a source
+//     address), so keying by address alone would put all load on one worker:
+//     the key here is address:port, which costs the same hashing per
+//     connection and spreads like many client addresses would.
 const net = require('node:net');
+const path = require('node:path');
 
 const CONN = 'tls-bench:conn';
 
@@ -54,6 +62,26 @@ const balancers = {
         socket.resume();
       });
       return Promise.resolve(0);
+    },
+  },
+  sticky: {
+    label: 'sticky (runner: rendezvous hash)',
+    async primary(workers) {
+      const { Rendezvous, routingAddress } = require(path.join(__dirname, '..', '..', 'dist', 'cluster', 'rendezvous.js'));
+      const rendezvous = new Rendezvous();
+      const live = workers.map((_, i) => i);
+      const front = net.createServer({ pauseOnConnect: true }, (socket) => {
+        const index = rendezvous.pick(`${routingAddress(socket.remoteAddress)}:${socket.remotePort}`, live);
+        workers[index].send(CONN, socket);
+      });
+      await new Promise((resolve, reject) => {
+        front.once('error', reject);
+        front.listen(0, '127.0.0.1', resolve);
+      });
+      return { port: front.address().port, close: () => new Promise((resolve) => front.close(() => resolve())) };
+    },
+    worker(server) {
+      return balancers.handoff.worker(server);
     },
   },
 };

@@ -2,7 +2,7 @@
  * `tls-shm-cache demo` (and `npm run demo`): a cluster HTTPS server on the
  * embedded defaults, with a localhost certificate made by the openssl
  * command line into a temporary directory, that prints how to watch its
- * handshakes resume across workers. Ctrl-C (SIGINT) or SIGTERM stops the
+ * handshakes resume across workers. Ctrl-C (SIGINT), SIGTERM or SIGHUP stops the
  * workers, removes the shared-memory segment and the certificate.
  *
  * The same function runs in the primary and in every worker: cluster.fork()
@@ -107,8 +107,13 @@ function portIsFree(port: number, host: string): Promise<boolean> {
   });
 }
 
-/** A self-signed certificate for localhost and 127.0.0.1, valid 30 days, in a new private directory. */
-function makeLocalhostCertificate(): { dir: string; keyPath: string; certPath: string } {
+/**
+ * A self-signed certificate for localhost and 127.0.0.1, valid 30 days, as PEM
+ * text. openssl writes it into a private temporary directory that is removed
+ * before this returns, so no kill (SIGHUP from a closed terminal, SIGKILL) can
+ * leave it behind.
+ */
+function makeLocalhostCertificate(): { key: string; cert: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-shm-cache-demo-'));
   const keyPath = path.join(dir, 'localhost-key.pem');
   const certPath = path.join(dir, 'localhost-cert.pem');
@@ -122,11 +127,12 @@ function makeLocalhostCertificate(): { dir: string; keyPath: string; certPath: s
       ],
       { stdio: 'ignore' },
     );
+    return { key: fs.readFileSync(keyPath, 'utf8'), cert: fs.readFileSync(certPath, 'utf8') };
   } catch (error) {
-    fs.rmSync(dir, { recursive: true, force: true });
     throw new Error(`could not make a localhost certificate with the openssl command (${(error as Error).message}); install openssl`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-  return { dir, keyPath, certPath };
 }
 
 async function runPrimary(options: DemoOptions): Promise<number> {
@@ -149,8 +155,10 @@ async function runPrimary(options: DemoOptions): Promise<number> {
     return EXIT_FAILURE;
   }
   const setup = setupSharedCache(statsPort === null ? {} : { stats: { port: statsPort } });
-  process.env[CERT_ENV] = cert.certPath;
-  process.env[KEY_ENV] = cert.keyPath;
+  // Workers (also ones forked later to replace a crashed one) get the PEM
+  // text in their environment, readable only by this user, never a file.
+  process.env[CERT_ENV] = cert.cert;
+  process.env[KEY_ENV] = cert.key;
 
   const workers = new Set<Worker>();
   const listening = new Set<Worker>();
@@ -196,14 +204,15 @@ async function runPrimary(options: DemoOptions): Promise<number> {
     while (workers.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
     for (const worker of workers) worker.process.kill('SIGKILL');
     await setup.close();
-    fs.rmSync(cert.dir, { recursive: true, force: true });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     stop(code);
   };
   const onSignal = (signal: NodeJS.Signals) => void shutdown(signal);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal); // the terminal was closed
 
   await Promise.race([allListening, stopped]);
   if (!stopping) {
@@ -229,13 +238,13 @@ async function runPrimary(options: DemoOptions): Promise<number> {
 async function runWorker(options: DemoOptions): Promise<number> {
   // Ctrl-C reaches every process of the terminal's group: the primary decides when workers stop.
   process.on('SIGINT', () => undefined);
-  const certPath = process.env[CERT_ENV];
-  const keyPath = process.env[KEY_ENV];
-  if (!certPath || !keyPath) {
+  const certPem = process.env[CERT_ENV];
+  const keyPem = process.env[KEY_ENV];
+  if (!certPem || !keyPem) {
     process.stderr.write('tls-shm-cache demo: a worker started without the certificate of its primary\n');
     return EXIT_FAILURE;
   }
-  const server = https.createServer({ key: fs.readFileSync(keyPath), cert: fs.readFileSync(certPath) }, (req, res) => {
+  const server = https.createServer({ key: keyPem, cert: certPem }, (req, res) => {
     const socket = req.socket as tls.TLSSocket;
     res.setHeader('content-type', 'text/plain; charset=utf-8');
     res.setHeader('x-worker-pid', String(process.pid));

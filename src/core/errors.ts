@@ -9,6 +9,7 @@
 /** The codes a {@link TlsShmCacheError} can carry. */
 export type TlsShmCacheErrorCode =
   | 'ERR_TLS_SHM_PLATFORM' // this platform has no robust shared-memory primitives (not Linux)
+  | 'ERR_TLS_SHM_NO_BINDING' // no prebuild for this platform and no local build (npm rebuild tls-shm-cache)
   | 'ERR_TLS_SHM_SYSTEM' // a system call failed (shm_open, mmap, /dev/shm full, ...)
   | 'ERR_TLS_SHM_NOT_FOUND' // the handle or path names no segment
   | 'ERR_TLS_SHM_NOT_A_CACHE' // the file is not a tls-shm-cache segment
@@ -21,7 +22,8 @@ export type TlsShmCacheErrorCode =
   | 'ERR_TLS_SHM_NO_PRIMARY' // a cluster worker found no cache set up by its primary
   | 'ERR_TLS_SHM_NAMESPACE_IN_USE' // two servers attached with one namespace
   | 'ERR_TLS_SHM_TICKET_KEYS' // a ticket key file (tickets.keys) cannot be read
-  | 'ERR_TLS_SHM_REMOTE_CLIENT'; // the remote option was given but the 'redis' package is not installed
+  | 'ERR_TLS_SHM_REMOTE_CLIENT' // the remote option was given but the 'redis' package is not installed
+  | 'ERR_TLS_SHM_CRASH_LOOP'; // runCluster: a worker kept crashing; the runner stopped
 
 const marker = Symbol.for('tls-shm-cache.error');
 

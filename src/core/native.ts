@@ -81,6 +81,8 @@ export interface NativeBinding {
     path?: string,
   ): { cache: NativeCache; created: boolean };
   open(handle: string): NativeCache;
+  /** Renames `replacement` over `path` if nobody has `path` attached: 0 replaced, 1 in use, 2 changed (native/segment.h). */
+  replaceUnusedFile?(path: string, replacement: string): number;
   /** An unnamed segment (memfd) owned by this process; handle `memfd:/proc/PID/fd/N`. */
   createMemfd(
     items: number,
@@ -99,19 +101,75 @@ export interface NativeBinding {
 
 let binding: NativeBinding | undefined;
 
-/** Loads the addon once; throws ERR_TLS_SHM_PLATFORM where the cache cannot work. */
+/**
+ * The platform the loader believes it runs on. TLS_SHM_CACHE_TEST_PLATFORM
+ * (e.g. `darwin`) makes a Linux test process behave as one without the native
+ * core, to test the in-process fallback; it is honoured only with
+ * NODE_ENV=test, so it cannot switch a production server's cache off.
+ */
+export function effectivePlatform(): string {
+  const simulated = process.env.TLS_SHM_CACHE_TEST_PLATFORM;
+  if (simulated && process.env.NODE_ENV === 'test') return simulated;
+  return process.platform;
+}
+
+/** The C library tag prebuilds are chosen by (node-gyp-build's own test: musl on Alpine). */
+function libcOf(): string {
+  if (process.platform !== 'linux') return '';
+  if (process.env.LIBC) return process.env.LIBC;
+  try {
+    // process.report names glibc's version when Node runs on glibc.
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  } catch {
+    return 'unknown libc';
+  }
+}
+
+/** The package's root: where prebuilds/ and build/ are looked for. */
+const PACKAGE_ROOT = path.join(__dirname, '..', '..');
+
+/**
+ * Loads the addon once; throws ERR_TLS_SHM_PLATFORM where the cache cannot
+ * work (not Linux), ERR_TLS_SHM_NO_BINDING where no build of it was found.
+ */
 export function loadNative(): NativeBinding {
   if (binding) return binding;
-  if (process.platform !== 'linux') {
+  const platform = effectivePlatform();
+  if (platform !== 'linux') {
     throw new TlsShmCacheError(
       'ERR_TLS_SHM_PLATFORM',
-      `tls-shm-cache needs Linux (robust process-shared mutexes and OFD locks); this is ${process.platform}`,
+      `tls-shm-cache needs Linux (robust process-shared mutexes and OFD locks); this is ${platform}`,
     );
   }
-  const explicit = process.env.TLS_SHM_CACHE_BINDING;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const loaded: NativeBinding = explicit ? require(explicit) : require('node-gyp-build')(path.join(__dirname, '..', '..'));
+  const loaded = loadBindingFrom(PACKAGE_ROOT, process.env.TLS_SHM_CACHE_BINDING);
   if (loaded.unsupported) throw new TlsShmCacheError('ERR_TLS_SHM_PLATFORM', loaded.unsupported);
   binding = loaded;
   return binding;
+}
+
+/**
+ * Requires the addon from `explicit` (a .node file) or through node-gyp-build
+ * from `root`, turning "nothing found" into ERR_TLS_SHM_NO_BINDING with what
+ * to do about it. Exported for tests, which point it at an empty directory.
+ */
+export function loadBindingFrom(root: string, explicit?: string): NativeBinding {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return explicit ? require(explicit) : require('node-gyp-build')(root);
+  } catch (error) {
+    const target = `platform=${process.platform} arch=${process.arch}${libcOf() ? ` libc=${libcOf()}` : ''} node=${process.versions.node} (N-API ${process.versions.napi})`;
+    const where = explicit ? `TLS_SHM_CACHE_BINDING=${explicit}` : `${path.join(root, 'prebuilds')} or ${path.join(root, 'build')}`;
+    throw new TlsShmCacheError(
+      'ERR_TLS_SHM_NO_BINDING',
+      `tls-shm-cache: no native build for ${target} in ${where}. ` +
+        'There is no prebuild for this platform and none was compiled at install. To build it: ' +
+        'install a C++ toolchain and Python (Debian: apt-get install build-essential python3; Alpine: apk add build-base python3), then run ' +
+        '`npm rebuild tls-shm-cache`. If npm skipped its install script (npm 11 allowScripts), allow it with ' +
+        '`npm install-scripts approve tls-shm-cache` (or "allowScripts": { "tls-shm-cache": true } in package.json; ' +
+        'global installs: --allow-scripts=tls-shm-cache) and run `npm rebuild tls-shm-cache`. ' +
+        `(${(error as Error).message.split('\n')[0]})`,
+      { cause: error },
+    );
+  }
 }

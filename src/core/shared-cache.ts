@@ -2,10 +2,13 @@
  * SharedCache: a fixed-size key/value table in shared memory with expiry,
  * usable synchronously from every process that opens it.
  */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
 import { fromNative, TlsShmCacheError } from './errors';
-import { loadNative, NativeCache, NativeOutboxDrain, NativeStats, SetStatus } from './native';
+import { inProcessBinding, isInProcessHandle } from './in-process';
+import { loadNative, NativeBinding, NativeCache, NativeOutboxDrain, NativeStats, SetStatus } from './native';
 import {
   handshakeCounter,
   HandshakeOutcome,
@@ -55,10 +58,22 @@ export interface SharedCacheOptions {
   /** Longest key in bytes (default 64). Longer keys are refused and counted as `tooLarge`. */
   maxKeyLength?: number;
   /**
+   * Where a cache without `path` lives. `'memfd'` (the default): an unnamed
+   * segment that other processes open through this process's
+   * `/proc/PID/fd/N` entry; it disappears with the last process that maps it,
+   * however they all die (SIGKILL included), so nothing is ever left in
+   * /dev/shm. Falls back to `'shm'` where memfd_create or /proc is not
+   * available. `'shm'`: a named POSIX shared-memory entry in /dev/shm, removed
+   * when this process closes it or exits normally (a stale entry left by a
+   * killed creator is removed by the next create).
+   */
+  backing?: 'memfd' | 'shm';
+  /**
    * Back the cache with this file instead of anonymous POSIX shared memory: for
    * processes that share no parent, and for a cache that survives restarts. If
-   * the file exists it is opened (its geometry must match); it is never deleted
-   * by the library.
+   * the file exists it is opened (its geometry must match, else
+   * ERR_TLS_SHM_GEOMETRY; the TLS layer replaces or adapts instead, README
+   * "Changing items or blocksize"); it is never deleted by the library.
    */
   path?: string;
 }
@@ -140,7 +155,7 @@ export interface CacheStats {
   otherVersionHandshakes: number;
 }
 
-const CREATE_OPTIONS = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'memory', 'timeout', 'maxKeyLength', 'path'] as const;
+const CREATE_OPTIONS = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'memory', 'timeout', 'maxKeyLength', 'backing', 'path'] as const;
 
 /** Upper bounds, mirrored by native/layout.h. */
 export const LIMITS = {
@@ -249,6 +264,19 @@ function resolveGeometry(o: Partial<SharedCacheOptions>): Geometry {
   return { items, blocksize, blocks, maxValueBytes, maxKeyLength };
 }
 
+/**
+ * An unnamed segment, or undefined where the system has no memfd_create (or
+ * seccomp forbids it): the caller then makes a named one.
+ */
+function createMemfd(native: NativeBinding, g: CreateGeometry): { cache: NativeCache; created: boolean } | undefined {
+  try {
+    return { cache: native.createMemfd(g.items, g.blocksize, g.blocks, g.maxValueBytes, g.maxKeyLength, g.timeout), created: true };
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_TLS_SHM_SYSTEM') return undefined;
+    throw error;
+  }
+}
+
 export class SharedCache {
   readonly #native: NativeCache;
   readonly #handle: string;
@@ -268,49 +296,86 @@ export class SharedCache {
   }
 
   /**
-   * Creates a cache in new POSIX shared memory (mode 0600, removed when this
-   * process closes it or exits), or opens-or-creates the file at `options.path`.
+   * Creates a cache in new shared memory (mode 0600; by default an unnamed
+   * memfd segment that is gone with the last process mapping it, see
+   * `backing`), or opens-or-creates the file at `options.path`.
    */
   static create(options: SharedCacheOptions): SharedCache {
-    const o = checkOptions<SharedCacheOptions>(options, 'SharedCache.create', CREATE_OPTIONS);
-    if (options === undefined) throw typeError('SharedCache.create: options { items, blocksize, timeout } are required');
-    const { items, blocksize, blocks, maxValueBytes, maxKeyLength } = resolveGeometry(o);
-    const timeout = checkInteger(o.timeout, 'timeout', 1, LIMITS.timeout);
-    const file = o.path === undefined ? undefined : path.resolve(checkString(o.path, 'path'));
-    const bytes = segmentBytes(items, blocksize, maxKeyLength, blocks);
-    if (bytes > LIMITS.segmentBytes) {
-      throw rangeError(
-        `items and blocks × blocksize need ${(bytes / 2 ** 30).toFixed(1)} GiB; the limit is ${LIMITS.segmentBytes / 2 ** 30} GiB`,
-      );
-    }
-    const native = loadNative();
-    let made: { cache: NativeCache; created: boolean };
-    try {
-      made = native.create(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeout, file);
-    } catch (error) {
-      throw fromNative(error);
-    }
+    const g = checkCreateOptions(options, 'SharedCache.create');
+    const made = createNative(loadNative(), g);
     const cache = new SharedCache(made.cache, made.created);
     if (!made.created) {
-      const s = cache.#geometry;
-      if (
-        s.items !== items ||
-        s.blocksize !== blocksize ||
-        s.blocks !== blocks ||
-        s.maxValueBytes !== maxValueBytes ||
-        s.maxKeyLength !== maxKeyLength
-      ) {
+      const difference = geometryDifference(cache.#geometry, g);
+      if (difference) {
         cache.close();
         throw new TlsShmCacheError(
           'ERR_TLS_SHM_GEOMETRY',
-          `${file} holds a cache of items=${s.items}, blocksize=${s.blocksize}, blocks=${s.blocks}, ` +
-            `maxValueBytes=${s.maxValueBytes}, maxKeyLength=${s.maxKeyLength}; asked for items=${items}, ` +
-            `blocksize=${blocksize}, blocks=${blocks}, maxValueBytes=${maxValueBytes}, maxKeyLength=${maxKeyLength}. ` +
+          `${g.path} holds a cache of ${difference}. ` +
             'Use the same geometry, or remove the file while no process uses it.',
         );
       }
     }
     return cache;
+  }
+
+  /**
+   * @internal Opens-or-creates the file at `options.path` like
+   * {@link SharedCache.create}, but a file of another geometry never fails:
+   * if no process has it attached it is replaced by a new file of the
+   * geometry asked for (`replaced` names the old one); if processes still use
+   * it, it is opened with its own geometry (`kept` names the difference).
+   * For masterless processes, where a changed option must not crash-loop a
+   * service (README "Changing items or blocksize").
+   */
+  static openFileAdapting(options: SharedCacheOptions & { path: string }): {
+    cache: SharedCache;
+    replaced?: string;
+    kept?: string;
+  } {
+    const g = checkCreateOptions(options, 'SharedCache.create');
+    const file = g.path!;
+    const native = loadNative();
+    for (let attempt = 0; ; attempt++) {
+      const made = createNative(native, g);
+      const cache = new SharedCache(made.cache, made.created);
+      const difference = made.created ? undefined : geometryDifference(cache.#geometry, g);
+      if (!difference) return { cache };
+      if (attempt === 3 || !native.replaceUnusedFile) return { cache, kept: difference };
+      // Not attached by us while we ask whether anyone else is.
+      cache.close();
+      // A name RemoveStaleTempFiles (native/segment.cc) cleans if we die before the rename.
+      const temp = `${file}.${process.pid}.${crypto.randomBytes(8).toString('hex')}.tmp`;
+      const fresh = createNative(native, { ...g, path: temp });
+      let result: number;
+      try {
+        result = native.replaceUnusedFile(file, temp);
+      } catch (error) {
+        fresh.cache.close();
+        fs.rmSync(temp, { force: true });
+        throw fromNative(error);
+      }
+      if (result === 0) return { cache: new SharedCache(fresh.cache, true, `file:${file}`), replaced: difference };
+      fresh.cache.close();
+      fs.rmSync(temp, { force: true });
+      // 1: in use, open what is there (it may have been replaced by another
+      // process of the new generation meanwhile); 2: replaced already, reopen.
+    }
+  }
+
+  /**
+   * @internal A cache of the same interface kept in this process's memory
+   * (src/core/in-process.ts): for platforms without the native core. Not
+   * shareable; `handle` is `inprocess:…`, which no process can open.
+   */
+  static createInProcess(options: SharedCacheOptions): SharedCache {
+    const g = checkCreateOptions(options, 'SharedCache.create');
+    const made = createNative(inProcessBinding, { ...g, path: undefined });
+    return new SharedCache(made.cache, true);
+  }
+
+  /** True when this cache lives in this process's memory (no native core here), not in shared memory. */
+  get inProcess(): boolean {
+    return isInProcessHandle(this.#handle);
   }
 
   /** Opens the cache another process created, from its {@link SharedCache.handle}. */
@@ -485,6 +550,57 @@ export class SharedCache {
   #checkOpen(): void {
     if (this.#closed) throw new TlsShmCacheError('ERR_TLS_SHM_CLOSED', 'the cache is closed');
   }
+}
+
+interface CreateGeometry {
+  items: number;
+  blocksize: number;
+  blocks: number;
+  maxValueBytes: number;
+  timeout: number;
+  maxKeyLength: number;
+  /** Where a cache without a path lives (SharedCacheOptions.backing). */
+  backing: 'memfd' | 'shm';
+  path: string | undefined;
+}
+
+function checkCreateOptions(options: SharedCacheOptions, where: string): CreateGeometry {
+  const o = checkOptions<SharedCacheOptions>(options, where, CREATE_OPTIONS);
+  if (options === undefined) throw typeError(`${where}: options { items, blocksize, timeout } are required`);
+  const { items, blocksize, blocks, maxValueBytes, maxKeyLength } = resolveGeometry(o);
+  const timeout = checkInteger(o.timeout, 'timeout', 1, LIMITS.timeout);
+  const file = o.path === undefined ? undefined : path.resolve(checkString(o.path, 'path'));
+  const backing = o.backing === undefined ? 'memfd' : o.backing;
+  if (backing !== 'memfd' && backing !== 'shm') {
+    const message = `${where}: backing must be 'memfd' or 'shm', got `;
+    throw typeof backing === 'string' ? valueError(`${message}'${backing}'`) : typeError(message + typeof backing);
+  }
+  const bytes = segmentBytes(items, blocksize, maxKeyLength, blocks);
+  if (bytes > LIMITS.segmentBytes) {
+    throw rangeError(
+      `items and blocks × blocksize need ${(bytes / 2 ** 30).toFixed(1)} GiB; the limit is ${LIMITS.segmentBytes / 2 ** 30} GiB`,
+    );
+  }
+  return { items, blocksize, blocks, maxValueBytes, timeout, maxKeyLength, backing, path: file };
+}
+
+function createNative(binding: NativeBinding, g: CreateGeometry): { cache: NativeCache; created: boolean } {
+  try {
+    return (
+      (g.path === undefined && g.backing === 'memfd' && createMemfd(binding, g)) ||
+      binding.create(g.items, g.blocksize, g.blocks, g.maxValueBytes, g.maxKeyLength, g.timeout, g.path)
+    );
+  } catch (error) {
+    throw fromNative(error);
+  }
+}
+
+/** "items=…, blocksize=…" of what the file holds versus what was asked, or undefined when they agree. */
+function geometryDifference(found: NativeStats, asked: CreateGeometry): string | undefined {
+  const names = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'maxKeyLength'] as const;
+  if (names.every((name) => found[name] === asked[name])) return undefined;
+  const list = (g: Pick<NativeStats, (typeof names)[number]>) => names.map((name) => `${name}=${g[name]}`).join(', ');
+  return `${list(found)}; asked for ${list(asked)}`;
 }
 
 function toStats(s: NativeStats): CacheStats {

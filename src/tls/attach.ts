@@ -11,10 +11,17 @@
  *    file-backed cache, and whichever holds the maintenance lease sweeps and
  *    rotates the ticket key.
  * A cluster worker whose primary set nothing up is an error
- * (ERR_TLS_SHM_NO_PRIMARY), never a silent fall-back to a per-worker cache
- * that would resume about 1/N of the sessions.
+ * (ERR_TLS_SHM_NO_PRIMARY), never a silent fall-back to a per-worker cache.
+ * A process that is neither a cluster worker nor a child of the process that
+ * published the handle (a helper a worker spawns) ignores the inherited
+ * handle, with a warning, and gets a private cache.
+ * Where the native core cannot run (macOS), modes 2 and 3 use an in-process
+ * store (src/core/in-process.ts) and warn once; cluster workers of such a
+ * primary each use one of their own.
  */
 import cluster from 'node:cluster';
+import http from 'node:http';
+import net from 'node:net';
 import tls from 'node:tls';
 import { readClusterEnv } from './cluster-env';
 import { TLS13_SESSIONS_SKIPPED } from '../core/counters';
@@ -22,8 +29,11 @@ import { TlsShmCacheError } from '../core/errors';
 import { HandshakeCounter } from './handshake-counter';
 import { Maintenance } from './maintenance';
 import { readSession, TLS1_3_VERSION } from './session-der';
+import { isInProcessHandle } from '../core/in-process';
+import { warnOnce } from '../core/warnings';
 import {
   applySessionIdContext,
+  certificateDigest,
   nodeDefaultSessionIdContext,
   sharedSessionIdContext,
   usesNodeDefault,
@@ -37,6 +47,7 @@ import {
   ResolvedCacheOptions,
   resolveCacheOptions,
 } from './options';
+import { createCacheAdapting } from './own-cache';
 import { acquireSegment, AttachedSegment, peekSegment, releaseSegment } from './attached-segments';
 import { CONTEXT_SEED_ENV, RemoteTierHandle, startRemoteTier } from './remote-hook';
 import { checkOptions, rangeError, typeError, valueError } from '../core/validate';
@@ -53,7 +64,8 @@ export interface AttachOptions extends MaintainedCacheOptions {
    * The other options (`items`, `blocksize`, `timeout`, `sweepInterval`,
    * `tickets`, `path`, `stats`) shape the cache when this process makes it
    * (single-process and masterless modes). In a cluster worker the primary's
-   * setupSharedCache() options apply and these are only validated.
+   * setupSharedCache() options apply: sizes given here that differ from the
+   * primary's are named in one warning (TLS_SHM_WORKER_OPTIONS_IGNORED).
    */
   namespace?: string;
 }
@@ -111,10 +123,7 @@ let privateSegments = 0;
  */
 export function attachSharedCache(server: tls.Server, options?: AttachOptions): Attachment {
   if (!(server instanceof tls.Server)) {
-    throw typeError(
-      'attachSharedCache: server must be a tls.Server, https.Server or http2 secure server, ' +
-        `got ${server === null ? 'null' : typeof server}`,
-    );
+    throw typeError(`attachSharedCache: server must be a tls.Server, https.Server or http2 secure server; ${describeNotTls(server)}`);
   }
   const o = checkOptions<AttachOptions>(options, 'attachSharedCache', ATTACH_OPTIONS);
   const namespace = resolveNamespace(o.namespace);
@@ -139,7 +148,7 @@ export function attachSharedCache(server: tls.Server, options?: AttachOptions): 
     );
   }
 
-  const source = findSegment(resolved);
+  const source = findSegment(resolved, o);
   let attachment: Attachment;
   try {
     attachment = install(server, namespace, source);
@@ -150,6 +159,24 @@ export function attachSharedCache(server: tls.Server, options?: AttachOptions): 
   namespacesInUse.set(namespace, server);
   attachments.set(server, attachment);
   return attachment;
+}
+
+/** What was passed instead of a TLS server, and what to pass. */
+function describeNotTls(value: unknown): string {
+  const pass = 'pass the server that terminates TLS, e.g. https.createServer({ key, cert }, app)';
+  if (value === null || value === undefined) return `got ${value}; ${pass}`;
+  if (typeof value === 'function' && typeof (value as { use?: unknown }).use === 'function' && typeof (value as { handle?: unknown }).handle === 'function') {
+    return `got an express (or connect) app, a request handler with no TLS; ${pass}, and attachSharedCache() that server`;
+  }
+  if (value instanceof http.Server) {
+    return `got an http.Server (plain HTTP: no TLS sessions to share); create it with https.createServer({ key, cert }, handler) instead`;
+  }
+  if (value instanceof net.Server) return `got a net.Server (plain TCP); use tls.createServer({ key, cert }) or ${pass}`;
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return `got ${name && name !== 'Object' ? `an instance of ${name}` : 'a plain object'}; ${pass}`;
+  }
+  return `got ${typeof value}; ${pass}`;
 }
 
 function resolveNamespace(value: unknown): string {
@@ -173,22 +200,55 @@ interface SegmentSource {
   sharedTickets: boolean;
   /** The longest a session is kept, in seconds. */
   maxTtl: number;
-  /** Replaces the segment's creation time in the session ID context when the cache is shared across hosts. */
-  contextSeed: string | undefined;
+  /**
+   * What the session ID context is derived from besides namespace and
+   * certificates: equal in every process that shares the sessions (default:
+   * the segment's creation time, from its header; a fleet-wide seed when the
+   * cache is shared across hosts; the primary's handle for in-process stores).
+   */
+  contextSeed?: string;
 }
 
-function findSegment(o: ResolvedCacheOptions): SegmentSource {
-  const env = readClusterEnv();
+function findSegment(o: ResolvedCacheOptions, given: AttachOptions): SegmentSource {
+  let env = readClusterEnv();
+  if (env && !cluster.isWorker && env.ownerPid !== undefined && env.ownerPid !== process.ppid && env.ownerPid !== process.pid) {
+    // Choice (README "Child processes of workers"): the handle is for the
+    // publisher's own children. A process spawned by a worker inherited it
+    // with the rest of the worker's environment; it is not one of the
+    // cluster's servers, so it does not join the primary's cache by accident.
+    warnOnce(
+      'TLS_SHM_INHERITED_HANDLE_IGNORED',
+      `tls-shm-cache: this process (pid ${process.pid}) inherited TLS_SHM_CACHE_HANDLE from process ${process.ppid}, ` +
+        `but the cache belongs to process ${env.ownerPid}, which is not its parent: it is ignored and this process ` +
+        'uses a cache of its own. To share sessions with other processes, give every one the same { path }.',
+    );
+    env = undefined;
+  }
 
   if (o.path !== undefined) {
     const key = `file:${o.path}`;
-    if (env && env.handle !== key) {
+    if (env && env.handle !== key && !isInProcessHandle(env.handle)) {
       throw valueError(`attachSharedCache: path ${o.path} is not the cache the primary set up (${env.handle}); ` +
             'pass no path in cluster workers, or the same path as setupSharedCache()',);
     }
-    const existing = peekSegment(key);
-    if (existing) checkSameGeometry(existing.cache, o);
+    const asked = peekSegment(key) && askedGeometry.get(key);
+    if (asked) checkSameGeometry(asked, o);
     return ownSegment(key, 'masterless', o);
+  }
+
+  if (env && isInProcessHandle(env.handle)) {
+    // The primary runs where the native core cannot (it warned that sessions
+    // are not shared): each worker keeps its own store and Node's own ticket
+    // keys, which the cluster module at least shares between workers that
+    // listen on one port.
+    // (The primary has warned; no second warning per worker.)
+    // The context comes from the primary's handle, equal in every worker, so
+    // that the tickets Node's cluster-shared key seals resume on any worker.
+    return {
+      ...ownSegment(`private:${++privateSegments}`, 'private', { ...o, rotateMs: null }, true),
+      sharedTickets: false,
+      contextSeed: env.handle,
+    };
   }
 
   if (env) {
@@ -196,8 +256,10 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
       const cache = openPrimaryCache(env.handle);
       return { cache, statsUrl: () => undefined, stop: () => undefined };
     });
+    const s = segment.cache.stats();
+    warnIfWorkerOptionsDiffer(given, o, s);
     const contextSeed = process.env[CONTEXT_SEED_ENV] || undefined;
-    return { key: env.handle, segment, mode: 'cluster', sharedTickets: env.tickets === 'shared', maxTtl: segment.cache.stats().timeout, contextSeed };
+    return { key: env.handle, segment, mode: 'cluster', sharedTickets: env.tickets === 'shared', maxTtl: s.timeout, contextSeed };
   }
 
   if (cluster.isWorker) {
@@ -212,19 +274,49 @@ function findSegment(o: ResolvedCacheOptions): SegmentSource {
   return ownSegment(`private:${++privateSegments}`, 'private', o);
 }
 
-/** A segment this process makes (private) or opens-or-creates (masterless), and maintains itself. */
-function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCacheOptions): SegmentSource {
-  const segment = acquireSegment(key, () =>
-    openMaintained(SharedCache.create({
-      items: o.items,
-      blocksize: o.blocksize,
-      blocks: o.blocks,
-      maxValueBytes: o.maxValueBytes,
-      timeout: o.timeout,
-      path: o.path,
-    }), o),
+/** Sizing options given in a cluster worker are the primary's to choose: say so once when they differ. */
+function warnIfWorkerOptionsDiffer(given: AttachOptions, o: ResolvedCacheOptions, s: { items: number; blocksize: number; timeout: number }): void {
+  const differ = (['items', 'blocksize', 'timeout'] as const).filter((name) => given[name] !== undefined && o[name] !== s[name]);
+  if (differ.length === 0) return;
+  warnOnce(
+    'TLS_SHM_WORKER_OPTIONS_IGNORED',
+    `tls-shm-cache: attachSharedCache in a cluster worker was given ${differ.map((n) => `${n}=${o[n]}`).join(', ')}, ` +
+      `but the primary's cache has ${differ.map((n) => `${n}=${s[n]}`).join(', ')}, which apply: ` +
+      'in a cluster, pass sizing options to setupSharedCache() in the primary.',
   );
+}
+
+/** The geometry each masterless file was asked for by the first server of this process that opened it. */
+const askedGeometry = new Map<string, { items: number; blocksize: number }>();
+
+/** A segment this process makes (private) or opens-or-creates (masterless), and maintains itself. */
+function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCacheOptions, inProcess = false): SegmentSource {
+  const fresh = peekSegment(key) === undefined;
+  const segment = acquireSegment(key, () =>
+    openMaintained(
+      inProcess ? SharedCache.createInProcess({ items: o.items, blocksize: o.blocksize, blocks: o.blocks, maxValueBytes: o.maxValueBytes, timeout: o.timeout }) : createOwnCache(mode, o),
+      o,
+    ),
+  );
+  if (fresh && mode === 'masterless') askedGeometry.set(key, { items: o.items, blocksize: o.blocksize });
+  // In-process fallback or not, the keys rotate as asked (same behaviour on a laptop as in production).
   return { key, segment, mode, sharedTickets: o.rotateMs !== null || o.ticketKeys !== undefined, maxTtl: o.timeout, contextSeed: segment.contextSeed };
+}
+
+function createOwnCache(mode: 'private' | 'masterless', o: ResolvedCacheOptions): SharedCache {
+  try {
+    return createCacheAdapting(o);
+  } catch (error) {
+    if (!(error instanceof TlsShmCacheError) || error.code !== 'ERR_TLS_SHM_PLATFORM') throw error;
+    // Choice (README "Platforms"): a laptop runs the production code unchanged,
+    // with a store in this process's memory that behaves the same but shares nothing.
+    warnOnce(
+      'TLS_SHM_IN_PROCESS',
+      `tls-shm-cache: ${error.message}. Using an in-process session store instead: sessions, ticket rotation and ` +
+        `statistics work, but nothing is shared with other processes${mode === 'masterless' ? ` (${o.path} is not used)` : ''}.`,
+    );
+    return SharedCache.createInProcess({ items: o.items, blocksize: o.blocksize, blocks: o.blocks, maxValueBytes: o.maxValueBytes, timeout: o.timeout });
+  }
 }
 
 function openPrimaryCache(handle: string): SharedCache {
@@ -243,8 +335,7 @@ function openPrimaryCache(handle: string): SharedCache {
   }
 }
 
-function checkSameGeometry(cache: SharedCache, o: ResolvedCacheOptions): void {
-  const s = cache.stats();
+function checkSameGeometry(s: { items: number; blocksize: number }, o: ResolvedCacheOptions): void {
   if (s.items !== o.items || s.blocksize !== o.blocksize) {
     throw new TlsShmCacheError(
       'ERR_TLS_SHM_GEOMETRY',
@@ -264,7 +355,7 @@ function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSe
     if (holding && !stats) {
       stats = startStatsServer(() => (remoteOf ? { ...cache.stats(), remote: remoteOf.stats() } : cache.stats()), statsOptions);
       stats.ready.catch((error: Error) =>
-        process.emitWarning(`tls-shm-cache: the stats server could not listen: ${error.message}`, 'TlsShmCacheWarning'),
+        warnOnce('TLS_SHM_STATS_LISTEN', `tls-shm-cache: the stats server could not listen: ${error.message}`),
       );
     } else if (!holding && stats) {
       void stats.close();
@@ -304,16 +395,31 @@ function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSe
 
 type SetSecureContext = (this: tls.Server, options: tls.SecureContextOptions) => void;
 
+/** Sessions larger than a slot are not shared; say it once, with a blocksize that fits. */
+function warnTooLarge(bytes: number, blocksize: number): void {
+  let fits = 256;
+  while (fits < bytes) fits *= 2;
+  warnOnce(
+    'TLS_SHM_SESSION_TOO_LARGE',
+    `tls-shm-cache: a TLS session of ${bytes} bytes does not fit in blocksize ${blocksize} and is not shared ` +
+      `(counted as tooLarge; clients presenting certificates make larger sessions). blocksize: ${fits} would fit it ` +
+      '(setupSharedCache() in a cluster, attachSharedCache() otherwise).',
+  );
+}
+
 function install(server: tls.Server, namespace: string, source: SegmentSource): Attachment {
   const { cache } = source.segment;
   const counter = new HandshakeCounter(cache);
   // The ticket key ring: the callback, or one key where the runtime lacks it (ticket-keys.ts).
   const follower = source.sharedTickets ? followTicketKeys(server, cache) : undefined;
 
-  // Session ID context: equal in every process of this namespace (session-id-context.ts).
+  // Session ID context: equal in every process of this namespace serving
+  // these certificates, different under any other certificate (session-id-context.ts).
   const managesContext = usesNodeDefault(server);
-  const sharedContext = sharedSessionIdContext(namespace, source.contextSeed ?? cache.stats().createdAt);
+  const createdAt = source.contextSeed ?? String(cache.stats().createdAt);
+  let sharedContext = sharedSessionIdContext(namespace, createdAt, certificateDigest(server));
   if (managesContext) applySessionIdContext(server, sharedContext);
+  const blocksize = cache.stats().blocksize;
 
   // Keys are `namespace \0 id`, built in one scratch buffer: the cache copies
   // the key before returning, and both listeners run synchronously.
@@ -326,13 +432,9 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
     return scratch.subarray(0, prefix.length + id.length);
   };
 
-  let warned = false;
-  const warnOnce = (error: unknown) => {
-    // A failing cache must never fail a handshake: the session is simply not shared.
-    if (warned) return;
-    warned = true;
-    process.emitWarning(`tls-shm-cache: ${(error as Error).message}`, 'TlsShmCacheWarning');
-  };
+  // A failing cache must never fail a handshake: the session is simply not shared.
+  const warnFailed = (error: unknown) =>
+    warnOnce('TLS_SHM_CACHE_FAILED', `tls-shm-cache: ${(error as Error).message} (the handshake went on without the cache)`);
 
   const onNewSession = (id: Buffer, data: Buffer, done: () => void) => {
     try {
@@ -347,10 +449,10 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
         const sessionTimeout =
           facts?.timeoutSeconds ?? (server as tls.Server & { sessionTimeout?: number }).sessionTimeout ?? source.maxTtl;
         const ttl = Math.min(sessionTimeout, source.maxTtl);
-        if (ttl > 0) cache.set(keyOf(id), data, ttl);
+        if (ttl > 0 && !cache.set(keyOf(id), data, ttl) && data.length > blocksize) warnTooLarge(data.length, blocksize);
       }
     } catch (error) {
-      warnOnce(error);
+      warnFailed(error);
     }
     done();
   };
@@ -360,7 +462,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
     try {
       data = cache.get(keyOf(id));
     } catch (error) {
-      warnOnce(error);
+      warnFailed(error);
     }
     if (data) counter.noteHit(id);
     done(null, data ?? null);
@@ -370,7 +472,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
     try {
       counter.count(socket);
     } catch (error) {
-      warnOnce(error);
+      warnFailed(error);
     }
   };
 
@@ -380,7 +482,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
     try {
       follower?.sync(force);
     } catch (error) {
-      warnOnce(error);
+      warnFailed(error);
     }
   };
   const onConnection = () => syncKey(false);
@@ -392,11 +494,14 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   const ownSetSecureContext = Object.prototype.hasOwnProperty.call(server, 'setSecureContext');
   const originalSetSecureContext = server.setSecureContext as SetSecureContext;
   const wrappedSetSecureContext: SetSecureContext = function (this: tls.Server, options) {
-    const withContext =
-      managesContext && options !== null && typeof options === 'object' && !options.sessionIdContext
-        ? { ...options, sessionIdContext: sharedContext }
-        : options;
-    originalSetSecureContext.call(this, withContext);
+    const ours = managesContext && options !== null && typeof options === 'object' && !options.sessionIdContext;
+    originalSetSecureContext.call(this, options);
+    if (ours) {
+      // Derived again from the certificates now served: after a certificate
+      // change, sessions and tickets made under the old one do not resume.
+      sharedContext = sharedSessionIdContext(namespace, createdAt, certificateDigest(this));
+      applySessionIdContext(this, sharedContext);
+    }
     syncKey(true);
   };
 

@@ -18,28 +18,48 @@ export const TICKETS_ENV = 'TLS_SHM_CACHE_TICKETS';
 
 export type TicketMode = 'shared' | 'node';
 
+/**
+ * The pid of the process that published the handle. The handle is meant for
+ * that process's children (cluster workers, or processes it forks itself);
+ * a process further down (a child that a worker spawns, which inherits the
+ * worker's environment) is not one of them and ignores it (README
+ * "Child processes of workers").
+ */
+export const OWNER_ENV = 'TLS_SHM_CACHE_OWNER_PID';
+
 /** What a worker finds in its environment; undefined when no primary set a cache up. */
-export function readClusterEnv(env: NodeJS.ProcessEnv = process.env): { handle: string; tickets: TicketMode } | undefined {
+export function readClusterEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): { handle: string; tickets: TicketMode; ownerPid: number | undefined } | undefined {
   const handle = env[HANDLE_ENV];
   if (handle === undefined || handle === '') return undefined;
-  return { handle, tickets: env[TICKETS_ENV] === 'node' ? 'node' : 'shared' };
+  const owner = Number(env[OWNER_ENV]);
+  return {
+    handle,
+    tickets: env[TICKETS_ENV] === 'node' ? 'node' : 'shared',
+    ownerPid: Number.isInteger(owner) && owner > 0 ? owner : undefined,
+  };
 }
 
+type EnvName = typeof HANDLE_ENV | typeof TICKETS_ENV | typeof OWNER_ENV;
+const ENV_NAMES = [HANDLE_ENV, TICKETS_ENV, OWNER_ENV] as const;
+
 /** What the environment held before writeClusterEnv (a primary nested in another's worker). */
-export type PreviousClusterEnv = Record<typeof HANDLE_ENV | typeof TICKETS_ENV, string | undefined>;
+export type PreviousClusterEnv = Record<EnvName, string | undefined>;
 
 /** Publishes the cache to processes forked from now on; returns what it replaced. */
 export function writeClusterEnv(handle: string, tickets: TicketMode): PreviousClusterEnv {
-  const previous = { [HANDLE_ENV]: process.env[HANDLE_ENV], [TICKETS_ENV]: process.env[TICKETS_ENV] } as PreviousClusterEnv;
+  const previous = Object.fromEntries(ENV_NAMES.map((name) => [name, process.env[name]])) as PreviousClusterEnv;
   process.env[HANDLE_ENV] = handle;
   process.env[TICKETS_ENV] = tickets;
+  process.env[OWNER_ENV] = String(process.pid);
   return previous;
 }
 
 /** Withdraws what writeClusterEnv published, unless someone has replaced it since. */
 export function restoreClusterEnv(handle: string, previous: PreviousClusterEnv): void {
   if (process.env[HANDLE_ENV] !== handle) return;
-  for (const name of [HANDLE_ENV, TICKETS_ENV] as const) {
+  for (const name of ENV_NAMES) {
     const value = previous[name];
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;

@@ -87,7 +87,10 @@ export class Maintenance {
       // A timer must not throw into the application; say it once and keep trying.
       if (!this.#warned) {
         this.#warned = true;
-        process.emitWarning(`tls-shm-cache maintenance failed: ${(error as Error).message}`, 'TlsShmCacheWarning');
+        process.emitWarning(`tls-shm-cache maintenance failed: ${(error as Error).message}`, {
+          type: 'TlsShmCacheWarning',
+          code: 'TLS_SHM_MAINTENANCE_FAILED',
+        });
       }
     }
   }

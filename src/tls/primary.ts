@@ -14,6 +14,31 @@ import { MAINTAINED_CACHE_OPTIONS, MaintainedCacheOptions, resolveCacheOptions }
 import { checkOptions } from '../core/validate';
 import { CONTEXT_SEED_ENV, RemoteTierHandle, startRemoteTier } from './remote-hook';
 import type { RemoteSection } from '../stats/document';
+import { TlsShmCacheError } from '../core/errors';
+import { warnOnce } from '../core/warnings';
+import { createCacheAdapting } from './own-cache';
+import type { ResolvedCacheOptions } from './options';
+
+/**
+ * The primary's cache. Where the native core cannot run (macOS laptops), an
+ * in-process store instead, with a warning: the workers then each keep their
+ * own (attach.ts) and sessions are not shared between them.
+ */
+function createPrimaryCache(o: ResolvedCacheOptions): SharedCache {
+  const geometry = { items: o.items, blocksize: o.blocksize, blocks: o.blocks, maxValueBytes: o.maxValueBytes, timeout: o.timeout };
+  try {
+    return createCacheAdapting(o);
+  } catch (error) {
+    if (!(error instanceof TlsShmCacheError) || error.code !== 'ERR_TLS_SHM_PLATFORM') throw error;
+    warnOnce(
+      'TLS_SHM_NOT_SHARED',
+      `tls-shm-cache: ${error.message}. Sessions will NOT be shared between workers: each worker uses an ` +
+        "in-process store of its own and Node's own ticket keys (so a session-ID client resumes only on the worker " +
+        'that made its session). Fine for development; run production on Linux.',
+    );
+    return SharedCache.createInProcess(geometry);
+  }
+}
 
 /** Options of {@link setupSharedCache}: see each field for its default. */
 export type SetupOptions = MaintainedCacheOptions;
@@ -83,14 +108,16 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
       code: 'ERR_INVALID_STATE',
     });
   }
-  const cache = SharedCache.create({
-      items: o.items,
-      blocksize: o.blocksize,
-      blocks: o.blocks,
-      maxValueBytes: o.maxValueBytes,
-      timeout: o.timeout,
-      path: o.path,
-    });
+  const forked = Object.keys(cluster.workers ?? {}).length;
+  if (forked > 0) {
+    warnOnce(
+      'TLS_SHM_SETUP_AFTER_FORK',
+      `tls-shm-cache: setupSharedCache() was called after ${forked} worker(s) were forked; they have no shared cache ` +
+        '(their attachSharedCache() fails with ERR_TLS_SHM_NO_PRIMARY). Call it before the first cluster.fork(); ' +
+        'workers forked from now on get it.',
+    );
+  }
+  const cache = createPrimaryCache(o);
   let maintenance: Maintenance | undefined;
   let stats: StatsServer | undefined;
   let remote: RemoteTierHandle | undefined;
@@ -106,9 +133,7 @@ export function setupSharedCache(options?: SetupOptions): SharedCacheSetup {
       const tier = remote;
       stats = startStatsServer(() => (tier ? { ...cache.stats(), remote: tier.stats() } : cache.stats()), o.stats);
       // Reported through statsUrl; a caller that never looks still hears of it.
-      stats.ready.catch((error: Error) =>
-        process.emitWarning(`tls-shm-cache: the stats server could not listen: ${error.message}`, 'TlsShmCacheWarning'),
-      );
+      stats.ready.catch((error: Error) => warnOnce('TLS_SHM_STATS_LISTEN', `tls-shm-cache: the stats server could not listen: ${error.message}`));
     }
   } catch (error) {
     maintenance?.stop();

@@ -9,12 +9,17 @@
  *
  * Choice: when the server's context is Node's argv default, attachSharedCache
  * replaces it with one derived from what every process sharing the sessions
- * has in common, and nothing else: the namespace and the segment's creation
- * time (stored in the segment header, so equal in every process that opens
- * it). The namespace in it also keeps servers of different namespaces from
- * resuming each other's tickets, which the shared ticket key would otherwise
- * allow. A `sessionIdContext` the user set in the server options is kept: the
- * user then owns making it equal across processes.
+ * has in common, and nothing else: the namespace, the segment's creation time
+ * (stored in the segment header, so equal in every process that opens it),
+ * and the server's certificates (as nginx derives its context from them).
+ * The namespace keeps servers of different namespaces from resuming each
+ * other's tickets, which the shared ticket key would otherwise allow; the
+ * certificates keep two applications with different certificates that share
+ * one cache (and one namespace) from doing so: a session or ticket made under
+ * one certificate never resumes under another, and a certificate reload
+ * through setSecureContext() starts new sessions. A `sessionIdContext` the
+ * user set in the server options is kept: the user then owns making it equal
+ * across processes.
  *
  * Node offers no public call that changes the context of a running server
  * short of rebuilding it with setSecureContext() and every certificate option;
@@ -32,22 +37,56 @@ export function nodeDefaultSessionIdContext(): string {
 
 /**
  * The context shared by every server of `namespace` on the segment created at
- * `segmentCreatedAt` (ms): 32 hex characters, OpenSSL's limit being 32 bytes.
- * When the cache is shared across hosts (`remote`), every host's segment has
- * its own creation time, so a fleet-wide seed (`remote:<prefix>`, the same on
- * every host) takes its place: sessions and tickets then resume on any host.
+ * `segmentCreatedAt` (ms) that serves the certificates of `certificates`
+ * (see {@link certificateDigest}): 32 hex characters, OpenSSL's limit being
+ * 32 bytes. When the cache is shared across hosts (`remote`), every host's
+ * segment has its own creation time, so a fleet-wide seed (`remote:<prefix>`,
+ * the same on every host) takes its place: sessions and tickets then resume
+ * on any host that serves the same certificates.
  */
-export function sharedSessionIdContext(namespace: string, segmentCreatedAt: number | string): string {
+export function sharedSessionIdContext(namespace: string, segmentCreatedAt: number | string, certificates: string): string {
   return crypto
     .createHash('sha256')
-    .update(`tls-shm-cache sid_ctx v1\0${namespace}\0${segmentCreatedAt}`)
+    .update(`tls-shm-cache sid_ctx v2\0${namespace}\0${segmentCreatedAt}\0${certificates}`)
     .digest('hex')
     .slice(0, 32);
 }
 
 interface ServerWithContext {
   sessionIdContext?: string;
-  _sharedCreds?: { context?: { setSessionIdContext?: (value: string) => void } };
+  cert?: unknown;
+  _sharedCreds?: { context?: { setSessionIdContext?: (value: string) => void; getCertificate?: () => Buffer | undefined } };
+}
+
+/**
+ * A digest of the certificates the server's current secure context serves:
+ * each leaf certificate given in the `cert` option (a PEM string or Buffer,
+ * or an array of them for RSA + ECDSA), and the one OpenSSL holds (which also
+ * covers a `pfx`). Order-independent; '' when there is none.
+ */
+export function certificateDigest(server: tls.Server): string {
+  const s = server as unknown as ServerWithContext;
+  const ders = new Set<string>();
+  const given = Array.isArray(s.cert) ? s.cert : s.cert === undefined ? [] : [s.cert];
+  for (const pem of given) {
+    if (typeof pem !== 'string' && !Buffer.isBuffer(pem)) continue;
+    try {
+      // The first certificate of each entry is the leaf; the rest is its chain.
+      ders.add(new crypto.X509Certificate(pem).raw.toString('base64'));
+    } catch {
+      // Not parseable here: OpenSSL's own copy below still counts.
+    }
+  }
+  try {
+    const held = s._sharedCreds?.context?.getCertificate?.();
+    if (held && held.length > 0) ders.add(Buffer.from(held).toString('base64'));
+  } catch {
+    // No certificate (a PSK-only server): nothing to add.
+  }
+  if (ders.size === 0) return '';
+  const hash = crypto.createHash('sha256');
+  for (const der of [...ders].sort()) hash.update(der).update('\0');
+  return hash.digest('hex');
 }
 
 /** True when the server runs with Node's argv-derived default, i.e. the user chose none. */

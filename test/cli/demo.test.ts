@@ -48,7 +48,7 @@ t.test('the demo serves, prints what resumes, and stops cleanly on SIGINT', asyn
   const url = /URL\s+(https:\/\/localhost:(\d+)\/)/.exec(stdout);
   const verify = /^\s+(openssl s_client .*)$/m.exec(stdout);
   const stats = /stats\s+(http:\/\/127\.0\.0\.1:\d+)\/stats/.exec(stdout);
-  const segment = /segment\s+shm:\/(\S+)/.exec(stdout);
+  const segment = /segment\s+memfd:(\/proc\/\d+\/fd\/\d+)/.exec(stdout);
   t.ok(url && verify && stats && segment, 'prints the URL, the openssl line, the stats URL and the segment');
   const port = Number(url![2]);
 
@@ -63,13 +63,13 @@ t.test('the demo serves, prints what resumes, and stops cleanly on SIGINT', asyn
   const document = (await fetch(`${stats![1]}/stats`).then((r) => r.json())) as Record<string, unknown>;
   t.ok(JSON.stringify(document).includes('TLSv1.2'), 'the stats endpoint counts the handshakes');
 
-  const shm = `/dev/shm/${segment![1]}`;
-  t.ok(fs.existsSync(shm), 'the segment exists while running');
+  const link = segment![1];
+  t.match(fs.readlinkSync(link), /^\/memfd:tls-shm-cache/, 'the segment exists while running');
   child.kill('SIGINT');
   await waitUntil(() => exitCode !== undefined, 'the demo to exit', 10000);
   t.equal(exitCode, 0, 'exit status 0');
   t.match(stdout, /SIGINT: stopping the workers/);
-  t.notOk(fs.existsSync(shm), 'the segment is removed');
+  t.notOk(fs.existsSync(link), 'the segment is gone with the primary');
   await waitUntil(() => [...pids].every((pid) => !alive(pid)), 'the workers to be gone', 5000);
   t.pass('no worker is left');
 });

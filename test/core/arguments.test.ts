@@ -109,7 +109,16 @@ t.test('SharedCache.create', async (t) => {
   });
 
   t.test('an unknown option unlike any known one: TypeError listing the known options', async (t) => {
-    refuses(t, () => create({ ...valid, compression: true }), TypeError, /unknown option 'compression'; known options: items, blocksize, blocks, maxValueBytes, memory, timeout, maxKeyLength, path$/, 'compression');
+    refuses(t, () => create({ ...valid, compression: true }), TypeError, /unknown option 'compression'; known options: items, blocksize, blocks, maxValueBytes, memory, timeout, maxKeyLength, backing, path$/, 'compression');
+  });
+
+  t.test("a backing other than 'memfd' or 'shm': TypeError naming backing", async (t) => {
+    for (const backing of [42, true, {}]) {
+      refuses(t, () => create({ ...valid, backing: backing as 'shm' }), TypeError, /backing must be 'memfd' or 'shm', got \w+$/, String(backing));
+    }
+    for (const backing of ['posix', '']) {
+      t.throws(() => create({ ...valid, backing: backing as 'shm' }), { code: 'ERR_INVALID_ARG_VALUE', message: /backing must be 'memfd' or 'shm'/ }, backing);
+    }
   });
 
   t.test('a path that is not a non-empty string: TypeError naming path', async (t) => {

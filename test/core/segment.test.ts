@@ -9,7 +9,8 @@ import t from 'tap';
 import { SharedCache } from '../../src/index';
 import { shmPath, spawnFixture, waitFor } from './fixtures/harness';
 
-const geometry = { items: 16, blocksize: 64, timeout: 30 };
+// These tests are about named segments; the default backing is memfd (see memfd.test.ts).
+const geometry = { items: 16, blocksize: 64, timeout: 30, backing: 'shm' as const };
 const exists = (handle: string) => fs.existsSync(shmPath(handle));
 
 t.test('create makes a segment named after the pid with 64 random bits, mode 0600, owned by this user', async (t) => {

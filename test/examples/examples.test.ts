@@ -10,6 +10,7 @@ import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { nodeRequest, opensslReconnect, opensslRequest } from '../tls/fixtures/clients';
+import { makeTestCertificate } from '../tls/fixtures/certificate';
 import { childEnv, waitUntil } from '../tls/fixtures/harness';
 
 const EXAMPLES = path.join(__dirname, '..', '..', 'examples');
@@ -52,7 +53,11 @@ t.test('single-process.js resumes from its private cache', async (t) => {
 t.test('masterless.js: two processes with different arguments share sessions through the file', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-shm-cache-masterless-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const env = { TLS_SHM_CACHE_PATH: path.join(dir, 'sessions.cache') };
+  // One application: both processes serve the same certificate (the session
+  // ID context depends on it, so processes with different ones share nothing).
+  const cert = makeTestCertificate();
+  t.teardown(cert.cleanup);
+  const env = { TLS_SHM_CACHE_PATH: path.join(dir, 'sessions.cache'), TLS_CERT: cert.certPath, TLS_KEY: cert.keyPath };
   const a = await start(t, 'masterless.js', env);
   const b = await start(t, 'masterless.js', env, ['--another-argument']);
   const file = path.join(dir, 'session.pem');
@@ -72,4 +77,21 @@ t.test('sticky-balancer.js: tickets resume on whichever worker gets the socket',
     pids.add(r.pid);
   }
   t.equal(pids.size, 2, 'on both workers');
+});
+
+t.test('socket-io.js: polling clients talk to one worker each; TLS session IDs resume through the runner', async (t) => {
+  const { port } = await start(t, 'socket-io.js');
+  const { io } = await import('socket.io-client');
+  for (let i = 0; i < 3; i++) {
+    const socket = io(`https://127.0.0.1:${port}`, { transports: ['polling'], rejectUnauthorized: false, reconnection: false, forceNew: true });
+    t.teardown(() => socket.close());
+    const replies: string[] = [];
+    for (let m = 0; m < 3; m++) replies.push(await socket.timeout(20000).emitWithAck('echo', `m${m}`));
+    t.match(replies[0], /^worker \d \(pid \d+\) to 127\.0\.0\.1: m0$/, `client ${i + 1}: echoed, with the client's address`);
+    t.equal(new Set(replies.map((r) => r.split(' ')[1])).size, 1, `client ${i + 1}: one worker answered all its messages`);
+    socket.close();
+  }
+  // Plain TLS to the same port: the runner set the shared session cache up.
+  const outcomes = await opensslReconnect(port, ['-no_ticket', '-tls1_2']);
+  t.ok(outcomes.filter((o) => o === 'Reused').length >= 5, `session IDs resume: ${outcomes.join(' ')}`);
 });

@@ -85,10 +85,19 @@ t.test('two processes from different entry scripts share one file-backed cache',
     await c.stop();
   });
 
-  t.test('a geometry that does not match the file is refused', async (t) => {
+  t.test('another geometry than the file in use is used as the file has it, with one warning', async (t) => {
+    const warnings: (Error & { code?: string })[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    t.teardown(() => process.off('warning', onWarning));
     const server = tls.createServer({ key: cert.key, cert: cert.cert });
-    t.throws(() => attachSharedCache(server, { path: file, items: 999, blocksize: 2048 }), { code: 'ERR_TLS_SHM_GEOMETRY' });
-    t.equal(server.listenerCount('newSession'), 0, 'nothing was installed');
+    const attachment = attachSharedCache(server, { path: file, items: 999, blocksize: 2048 });
+    t.teardown(() => attachment.detach());
+    t.equal(attachment.cache.stats().items, 1000, "the processes using it keep it: the file's own geometry");
+    await new Promise((resolve) => setImmediate(resolve));
+    const kept = warnings.filter((w) => w.code === 'TLS_SHM_GEOMETRY_KEPT');
+    t.equal(kept.length, 1, 'one warning');
+    t.match(kept[0]?.message, /items=1000, blocksize=2048.*asked for items=999/, 'naming the difference');
   });
 });
 

@@ -37,8 +37,14 @@ async function listen(t: Test, server: net.Server): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-function shmPath(handle: string): string {
-  return `/dev/shm/${handle.slice('shm:/'.length)}`;
+/** Whether the segment behind a handle still exists: an unnamed (memfd) one through its /proc entry. */
+function segmentExists(handle: string): boolean {
+  if (handle.startsWith('shm:/')) return fs.existsSync(`/dev/shm/${handle.slice('shm:/'.length)}`);
+  try {
+    return fs.readlinkSync(handle.slice('memfd:'.length)).startsWith('/memfd:tls-shm-cache');
+  } catch {
+    return false;
+  }
 }
 
 t.test('setupSharedCache refuses bad options, naming them', async (t) => {
@@ -106,7 +112,8 @@ t.test('mode 2: a single process gets a private cache from items, blocksize, tim
   const s = attachment.cache.stats();
   t.same([s.items, s.blocksize, s.timeout], [100, 512, 60], 'the cache has the asked geometry');
   const handle = attachment.cache.handle;
-  t.ok(fs.existsSync(shmPath(handle)), 'in shared memory');
+  t.match(handle, /^memfd:/, 'an unnamed segment');
+  t.ok(segmentExists(handle), 'in shared memory');
   const port = await listen(t, server);
 
   const outcomes = await opensslReconnect(port, ['-no_ticket', '-tls1_2']);
@@ -128,7 +135,7 @@ t.test('mode 2: a single process gets a private cache from items, blocksize, tim
   t.not(server.setSecureContext, setSecureContext, 'setSecureContext restored');
   t.equal(server.setSecureContext, tls.Server.prototype.setSecureContext);
   t.equal(attachment.cache.closed, true, 'the private cache is closed');
-  t.notOk(fs.existsSync(shmPath(handle)), 'and removed');
+  t.notOk(segmentExists(handle), 'and removed');
   t.same(await opensslReconnect(port, ['-no_ticket', '-tls1_2']).then((o) => o[5]), 'New', 'no more shared resumption once detached');
 });
 
@@ -150,7 +157,7 @@ t.test('setupSharedCache publishes the handle, rotates on its timer, and cleans 
   const handle = setup.cache.handle;
   t.equal(process.env[HANDLE_ENV], handle, 'the handle is in the environment cluster.fork() copies');
   t.equal(process.env.TLS_SHM_CACHE_TICKETS, 'shared');
-  t.ok(fs.existsSync(shmPath(handle)));
+  t.ok(segmentExists(handle));
   t.throws(() => setupSharedCache(), { code: 'ERR_INVALID_STATE', message: /already set up/ });
   t.equal(setup.stats().ticketKey.generation, 1, 'the first key is published before any fork');
   t.equal(setup.stats().maintainerPid, process.pid, 'the primary holds the maintenance lease');
@@ -178,7 +185,7 @@ t.test('setupSharedCache publishes the handle, rotates on its timer, and cleans 
 
   await setup.close();
   t.equal(process.env[HANDLE_ENV], undefined, 'the handle is withdrawn');
-  t.notOk(fs.existsSync(shmPath(handle)), 'the segment is removed');
+  t.notOk(segmentExists(handle), 'the segment is removed');
   t.equal(setup.cache.closed, true);
   await setup.close();
   t.pass('close() twice is harmless');
