@@ -163,11 +163,15 @@ t.test('a cache file others can read or write: ERR_TLS_SHM_PERMISSIONS', async (
 });
 
 t.test('a handle that names nothing: ERR_TLS_SHM_NOT_FOUND', async (t) => {
-  // A handle of a cache that existed and was closed by its owner.
-  const cache = SharedCache.create(geometry);
-  const handle = cache.handle;
-  cache.close();
-  t.match(cacheError(t, () => SharedCache.open(handle)), { code: 'ERR_TLS_SHM_NOT_FOUND', message: /tls-shm-cache/ });
+  // Handles of caches that existed and were closed by their owner: an
+  // unnamed (memfd) one and a named one. The message names what is missing.
+  for (const backing of ['memfd', 'shm'] as const) {
+    const cache = SharedCache.create({ ...geometry, backing });
+    const handle = cache.handle;
+    cache.close();
+    const where = handle.slice(handle.indexOf(':') + 1).replace(/^\//, '');
+    t.match(cacheError(t, () => SharedCache.open(handle)), { code: 'ERR_TLS_SHM_NOT_FOUND', message: new RegExp(where.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')) }, backing);
+  }
   const missing = path.join(scratchDir(t), 'missing');
   t.match(cacheError(t, () => SharedCache.open('file:' + missing)), { code: 'ERR_TLS_SHM_NOT_FOUND' });
   t.notOk(fs.existsSync(missing), 'open never creates a file');
