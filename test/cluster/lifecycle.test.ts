@@ -67,9 +67,11 @@ t.test('a request still running after hardShutdownDelay is cut', async (t) => {
 
 t.test('SIGINT to the primary: no process and no /dev/shm segment is left', async (t) => {
   const runner = await startRunner(t, cert, { options: { workers: 2, hardShutdownDelay: 5000 } });
-  t.match(runner.handle, /^shm:\//, 'the runner set up a shared-memory cache');
-  const segment = `/dev/shm/${runner.handle!.slice('shm:/'.length)}`;
-  t.ok(fs.existsSync(segment), `${segment} exists while the cluster runs`);
+  t.match(runner.handle, /^memfd:\/proc\/\d+\/fd\/\d+$/, 'the runner set up an unnamed shared-memory cache');
+  const segment = runner.handle!.slice('memfd:'.length);
+  t.match(fs.readlinkSync(segment), /^\/memfd:tls-shm-cache/, `${segment} exists while the cluster runs`);
+  const primary = runner.cluster.child.pid!;
+  const named = () => fs.readdirSync('/dev/shm').filter((n) => n.startsWith(`tls-shm-cache.${primary}.`));
   const pids = (await runner.workers()).map((w) => w.pid!);
   t.equal(pids.length, 2);
   t.ok((await info(runner.port)).pid > 0, 'serving');
@@ -79,4 +81,5 @@ t.test('SIGINT to the primary: no process and no /dev/shm segment is left', asyn
   await waitUntil(() => pids.every((pid) => !alive(pid)), 'the workers to be gone', 10000);
   t.pass('no worker process is left');
   t.notOk(fs.existsSync(segment), 'the segment was removed');
+  t.same(named(), [], 'and nothing of the primary is in /dev/shm');
 });
