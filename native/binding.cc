@@ -112,7 +112,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
       return;
     }
     cache_.reset(info[0].As<Napi::External<Cache>>().Data());
-    scratch_.resize(cache_->table().blocksize());
+    scratch_.resize(cache_->table().max_value_bytes());
     data_ = info.Env().GetInstanceData<AddonData>();
     data_->open.insert(this);
     InstallBoundMethods(info.Env(), info.This().As<Napi::Object>());
@@ -154,7 +154,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     const uint8_t* data;
     size_t length;
     if (!BytesOf(info[0], &data, &length) || length < scratch_.size()) {
-      return ThrowType(env, "slab must be a Buffer of at least blocksize bytes");
+      return ThrowType(env, "slab must be a Buffer of at least maxValueBytes bytes");
     }
     slab_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
     slab_ = const_cast<uint8_t*>(data);
@@ -221,7 +221,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     if (self->slab_ == nullptr || napi_get_value_double(env, argv[1], &offset) != napi_ok ||
         !(offset >= 0 && offset <= double(self->slab_length_)) || offset != double(size_t(offset)) ||
         offset + double(self->scratch_.size()) > double(self->slab_length_)) {
-      ThrowType(Napi::Env(env), "offset must leave blocksize bytes in the slab");
+      ThrowType(Napi::Env(env), "offset must leave maxValueBytes bytes in the slab");
       return nullptr;
     }
     uint32_t length = 0;
@@ -317,6 +317,10 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     out.Set("used", double(totals.used));
     out.Set("items", double(g.items));
     out.Set("blocksize", double(g.blocksize));
+    out.Set("blocks", double(g.blocks));
+    out.Set("maxValueBytes", double(g.max_value_bytes));
+    out.Set("blocksFree", double(cache_->table().blocks_free()));
+    out.Set("bytesStored", double(cache_->table().bytes_stored()));
     out.Set("maxKeyLength", double(g.max_key_length));
     out.Set("timeout", double(g.default_ttl_s));
     out.Set("totalBytes", double(cache_->segment().layout().total_bytes));
@@ -457,7 +461,7 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   }
 
   std::unique_ptr<Cache> cache_;
-  std::vector<uint8_t> scratch_;  // only its size is used: blocksize
+  std::vector<uint8_t> scratch_;  // only its size is used: max_value_bytes
   Napi::ObjectReference slab_ref_;
   Target bound_target_;
   uint8_t* slab_ = nullptr;
@@ -473,19 +477,20 @@ AddonData::~AddonData() {
 
 bool GeometryOf(const Napi::CallbackInfo& info, tlsshm::Geometry* g) {
   return Uint32Of(info[0], &g->items) && Uint32Of(info[1], &g->blocksize) &&
-         Uint32Of(info[2], &g->max_key_length) && Uint32Of(info[3], &g->default_ttl_s);
+         Uint32Of(info[2], &g->blocks) && Uint32Of(info[3], &g->max_value_bytes) &&
+         Uint32Of(info[4], &g->max_key_length) && Uint32Of(info[5], &g->default_ttl_s);
 }
 
-// create(items, blocksize, maxKeyLength, timeoutS, path?) -> { cache, created }
+// create(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeoutS, path?) -> { cache, created }
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   tlsshm::Geometry g;
-  if (!GeometryOf(info, &g)) return ThrowType(env, "create(items, blocksize, maxKeyLength, timeout, path?)");
+  if (!GeometryOf(info, &g)) return ThrowType(env, "create(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeout, path?)");
   tlsshm::Error error;
   bool created = true;
   std::unique_ptr<Cache> cache;
-  if (info[4].IsString()) {
-    cache = Cache::CreateOrOpenFile(info[4].As<Napi::String>().Utf8Value(), g, &created, &error);
+  if (info[6].IsString()) {
+    cache = Cache::CreateOrOpenFile(info[6].As<Napi::String>().Utf8Value(), g, &created, &error);
   } else {
     cache = Cache::CreateShm(g, &error);
   }
@@ -496,11 +501,11 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// createMemfd(items, blocksize, maxKeyLength, timeoutS) -> cache (see Segment::CreateMemfd)
+// createMemfd(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeoutS) -> cache (see Segment::CreateMemfd)
 Napi::Value CreateMemfd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   tlsshm::Geometry g;
-  if (!GeometryOf(info, &g)) return ThrowType(env, "createMemfd(items, blocksize, maxKeyLength, timeout)");
+  if (!GeometryOf(info, &g)) return ThrowType(env, "createMemfd(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeout)");
   tlsshm::Error error;
   std::unique_ptr<Cache> cache = Cache::CreateMemfd(g, &error);
   if (!cache) return Throw(env, error.code, error.message);

@@ -9,7 +9,37 @@
 //                     shared by processes that found no free stripe
 //   uint32 buckets[]  hash index: slot number + 1 of each chain head, 0 = empty
 //   SlotMeta[items]   per-slot metadata followed by the key bytes
-//   blocks[items]     one value block of `blocksize` bytes per slot
+//   uint32 links[blocks]  next block + 1 of each block (its chain or the
+//                     free list), 0 = end
+//   blocks[blocks]    value blocks of `blocksize` bytes (the granule)
+//
+// Values span blocks (HAProxy shctx style): a slot holds its key and the first
+// block + 1 of a chain of ceil(value_length / blocksize) blocks, linked through
+// links[] (kept apart from the blocks so that a block is all payload). Free
+// blocks are one list through the same links (Header::block_free_head), so any
+// `n` free blocks will do: there is no fragmentation, and a set refused for
+// room is impossible once eviction has freed enough blocks. A set that needs
+// more blocks than are free evicts (closest to expiry in a sample, as for
+// slots) until enough are free; `blocks * blocksize >= max_value_bytes` is a
+// geometry rule, so evicting everything always makes room.
+// Allocator rules under the seqlock:
+// - A writer pops the blocks it needs from the free list, copies the value in
+//   and links the chain while the slot is odd, and stores first_block before
+//   the slot goes even: a reader that sees the slot even sees the whole chain.
+// - Only links of free blocks (or of a slot's chain after that slot went odd
+//   and was freed) are ever written, so a chain a reader follows under an even
+//   seq is never relinked under it; a reader of a slot that is being freed or
+//   reused may follow links into anything, but walks at most the chain length
+//   the slot announced (each link range-checked) and its final seq check
+//   discards the copy.
+// - A replace frees the old item first (unchained, seq bumped) and inserts the
+//   new one: readers in between miss, they never see a mix.
+// - Recovery (EOWNERDEAD, or the first opener alone) does not trust the free
+//   list, block_free, or bytes_stored: it keeps the slots whose seq is even and
+//   whose chain is whole (every link in range, no block claimed twice), and
+//   rebuilds the free list from every block no kept slot owns. A writer killed
+//   while popping, copying or pushing blocks therefore leaks nothing and
+//   leaves no chain shared by two items.
 //   Outbox            the last kOutboxBytes: a ring of (slot, seq) records that
 //                     Table::Set appends under the write lock it already holds,
 //                     read by the one process that publishes new sessions to
@@ -59,8 +89,9 @@ namespace tlsshm {
 constexpr char kMagic[8] = {'T', 'L', 'S', 'S', 'H', 'M', 'C', '\0'};
 // Bump whenever any struct below or the meaning of a field changes.
 // 2: the ticket key became a ring; 3: the outbox at the end; 4: lock ABI,
-// lock progress counters, counts never move between stripes.
-constexpr uint32_t kLayoutVersion = 4;
+// lock progress counters, counts never move between stripes; 5: values span
+// chained blocks (blocks, max_value_bytes, links[], the block free list).
+constexpr uint32_t kLayoutVersion = 5;
 
 constexpr uint32_t kStripes = 128;     // process slots for counters
 constexpr uint32_t kCounters = 48;     // u64 counters per stripe
@@ -87,6 +118,8 @@ constexpr uint32_t kCacheLine = 64;
 constexpr uint32_t kMaxItems = 1u << 24;
 constexpr uint32_t kMinBlocksize = 16;
 constexpr uint32_t kMaxBlocksize = 1u << 20;
+constexpr uint32_t kMaxBlocks = 1u << 28;
+constexpr uint32_t kMaxValueBytes = 1u << 20;
 constexpr uint32_t kMaxKeyLength = 1024;
 constexpr uint64_t kMaxSegmentBytes = 16ull << 30;
 // The binding takes TTLs in milliseconds as a 32-bit integer.
@@ -134,7 +167,9 @@ struct alignas(kCacheLine) Header {
   uint32_t header_bytes;     // sizeof(Header): catches ABI/architecture mismatch
   uint64_t total_bytes;      // size of the whole mapping
   uint32_t items;            // number of slots
-  uint32_t blocksize;        // maximum value length in bytes
+  uint32_t blocksize;        // allocation granule in bytes
+  uint32_t blocks;           // number of value blocks
+  uint32_t max_value_bytes;  // longest value accepted
   uint32_t max_key_length;   // maximum key length in bytes
   uint32_t default_ttl_s;    // expiry used when set() is given none
   uint32_t bucket_count;     // power of two >= items
@@ -144,6 +179,7 @@ struct alignas(kCacheLine) Header {
   uint64_t stripes_offset;   // byte offsets of the areas, from the segment start
   uint64_t buckets_offset;
   uint64_t meta_offset;
+  uint64_t links_offset;
   uint64_t blocks_offset;
   uint64_t created_at_ms;    // wall clock at creation
   uint64_t hash_key[2];      // SipHash key, random per segment
@@ -156,6 +192,9 @@ struct alignas(kCacheLine) Header {
   uint32_t used;             // slots holding an item (live or not yet swept)
   uint32_t evict_hand;       // where the next eviction sample starts
   uint32_t init_done;        // 1 once the creator finished initialising
+  uint32_t block_free_head;  // first free block + 1, 0 = none free
+  uint32_t blocks_free;      // blocks on the free list
+  uint64_t bytes_stored;     // sum of value_length over used slots
   // Bumped by every acquisition of write_lock: a waiter that sees it move
   // knows the lock is contended (it changes hands), not held by one process.
   uint64_t lock_acquisitions;
@@ -184,12 +223,14 @@ struct SlotMeta {
   uint32_t next;           // next slot + 1 in the bucket chain or free list
   uint64_t hash;           // keyed hash of the key
   uint64_t expires_at_ms;  // wall clock expiry; 0 while the slot is free
-  uint32_t value_length;   // bytes used in the slot's block
+  uint32_t value_length;   // bytes of the value, in ceil(/blocksize) blocks
   uint16_t key_length;     // bytes used in key[]
   uint16_t state;          // kSlotFree or kSlotUsed
+  uint32_t first_block;    // first block + 1 of the value's chain, 0 = none
+  uint32_t reserved;
   // uint8_t key[max_key_length] follows, padded to a multiple of 8
 };
-static_assert(sizeof(SlotMeta) == 32, "key area starts 8-aligned");
+static_assert(sizeof(SlotMeta) == 40, "key area starts 8-aligned");
 
 constexpr uint16_t kSlotFree = 0;
 constexpr uint16_t kSlotUsed = 1;

@@ -21,16 +21,27 @@ bool CopySlot(const Segment& segment, uint32_t index, uint32_t seq, uint64_t now
   uint8_t* base = segment.base();
   const SlotMeta* m = reinterpret_cast<const SlotMeta*>(base + l.meta_offset + uint64_t(index) * l.meta_stride);
   const uint8_t* key = reinterpret_cast<const uint8_t*>(m) + sizeof(SlotMeta);
-  const uint8_t* block = base + l.blocks_offset + uint64_t(index) * l.block_stride;
+  const uint32_t* links = reinterpret_cast<const uint32_t*>(base + l.links_offset);
   if (LoadAcquire(m->seq) != seq || LoadRelaxed(m->state) != kSlotUsed) return false;
   const uint16_t key_length = LoadRelaxed(m->key_length);
   const uint32_t value_length = LoadRelaxed(m->value_length);
   const uint64_t expires = LoadRelaxed(m->expires_at_ms);
-  if (key_length == 0 || key_length > g.max_key_length || value_length > g.blocksize) return false;
+  if (key_length == 0 || key_length > g.max_key_length || value_length > g.max_value_bytes) return false;
   out->key.resize(key_length);
   out->value.resize(value_length);
   CopyOut(out->key.data(), key, key_length);
-  CopyOut(out->value.data(), block, value_length);
+  // The value's chain of blocks (layout.h): exactly the blocks its length
+  // announces, each link range-checked; the seq check below discards a copy
+  // of a slot that changed meanwhile.
+  uint32_t b = LoadRelaxed(m->first_block);
+  uint32_t copied = 0;
+  while (copied < value_length) {
+    if (b == 0 || b > g.blocks) return false;
+    const uint32_t chunk = value_length - copied < g.blocksize ? value_length - copied : g.blocksize;
+    CopyOut(out->value.data() + copied, base + l.blocks_offset + uint64_t(b - 1) * l.block_stride, chunk);
+    copied += chunk;
+    if (copied < value_length) b = LoadRelaxed(links[b - 1]);
+  }
   FenceAcquire();
   if (LoadRelaxed(m->seq) != seq) return false;
   if (expires <= now_ms) return false;

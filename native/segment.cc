@@ -194,6 +194,12 @@ bool ValidateGeometry(const Geometry& g, Error* error) {
   } else if (g.blocksize < kMinBlocksize || g.blocksize > kMaxBlocksize) {
     std::snprintf(msg, sizeof msg, "blocksize must be %u..%u, got %u", kMinBlocksize,
                   kMaxBlocksize, g.blocksize);
+  } else if (g.blocks < 1 || g.blocks > kMaxBlocks) {
+    std::snprintf(msg, sizeof msg, "blocks must be 1..%u, got %u", kMaxBlocks, g.blocks);
+  } else if (g.max_value_bytes < 1 || g.max_value_bytes > kMaxValueBytes ||
+             g.max_value_bytes > uint64_t(g.blocks) * g.blocksize) {
+    std::snprintf(msg, sizeof msg, "maxValueBytes must be 1..%u and at most blocks x blocksize, got %u",
+                  kMaxValueBytes, g.max_value_bytes);
   } else if (g.max_key_length < 1 || g.max_key_length > kMaxKeyLength) {
     std::snprintf(msg, sizeof msg, "maxKeyLength must be 1..%u, got %u", kMaxKeyLength,
                   g.max_key_length);
@@ -203,7 +209,7 @@ bool ValidateGeometry(const Geometry& g, Error* error) {
     std::snprintf(msg, sizeof msg, "timeout must be 1..%u seconds, got %u", kMaxDefaultTtlS,
                   g.default_ttl_s);
   } else if (ComputeLayout(g).total_bytes > kMaxSegmentBytes) {
-    std::snprintf(msg, sizeof msg, "items x blocksize needs more than %llu bytes",
+    std::snprintf(msg, sizeof msg, "items and blocks x blocksize need more than %llu bytes",
                   static_cast<unsigned long long>(kMaxSegmentBytes));
   } else {
     return true;
@@ -222,8 +228,9 @@ Layout ComputeLayout(const Geometry& g) {
   l.stripes_offset = AlignUp(sizeof(Header), kCacheLine);
   l.buckets_offset = l.stripes_offset + uint64_t(kStripes) * sizeof(Stripe);
   l.meta_offset = AlignUp(l.buckets_offset + 4ull * buckets, kCacheLine);
-  l.blocks_offset = AlignUp(l.meta_offset + uint64_t(g.items) * l.meta_stride, kCacheLine);
-  l.total_bytes = AlignUp(l.blocks_offset + uint64_t(g.items) * l.block_stride, 4096);
+  l.links_offset = AlignUp(l.meta_offset + uint64_t(g.items) * l.meta_stride, kCacheLine);
+  l.blocks_offset = AlignUp(l.links_offset + 4ull * g.blocks, kCacheLine);
+  l.total_bytes = AlignUp(l.blocks_offset + uint64_t(g.blocks) * l.block_stride, 4096);
   l.total_bytes += kOutboxBytes;  // the outbox is the last kOutboxBytes (outbox.h)
   return l;
 }
@@ -551,6 +558,8 @@ bool Segment::Validate(uint64_t file_size, Error* error) {
   Geometry g;
   g.items = LoadRelaxed(h->items);
   g.blocksize = LoadRelaxed(h->blocksize);
+  g.blocks = LoadRelaxed(h->blocks);
+  g.max_value_bytes = LoadRelaxed(h->max_value_bytes);
   g.max_key_length = LoadRelaxed(h->max_key_length);
   g.default_ttl_s = LoadRelaxed(h->default_ttl_s);
   Error geometry_error;
@@ -564,7 +573,8 @@ bool Segment::Validate(uint64_t file_size, Error* error) {
       l.block_stride != LoadRelaxed(h->block_stride) ||
       l.stripes_offset != LoadRelaxed(h->stripes_offset) ||
       l.buckets_offset != LoadRelaxed(h->buckets_offset) ||
-      l.meta_offset != LoadRelaxed(h->meta_offset) || l.blocks_offset != LoadRelaxed(h->blocks_offset)) {
+      l.meta_offset != LoadRelaxed(h->meta_offset) || l.links_offset != LoadRelaxed(h->links_offset) ||
+      l.blocks_offset != LoadRelaxed(h->blocks_offset)) {
     *error = MakeError("ERR_TLS_SHM_CORRUPT",
                        name_ + ": header geometry does not match the file size or layout");
     return false;
@@ -590,6 +600,8 @@ void Segment::Initialize(const Geometry& g, const Layout& l) {
   h->total_bytes = l.total_bytes;
   h->items = g.items;
   h->blocksize = g.blocksize;
+  h->blocks = g.blocks;
+  h->max_value_bytes = g.max_value_bytes;
   h->max_key_length = g.max_key_length;
   h->default_ttl_s = g.default_ttl_s;
   h->bucket_count = l.bucket_count;
@@ -599,6 +611,7 @@ void Segment::Initialize(const Geometry& g, const Layout& l) {
   h->stripes_offset = l.stripes_offset;
   h->buckets_offset = l.buckets_offset;
   h->meta_offset = l.meta_offset;
+  h->links_offset = l.links_offset;
   h->blocks_offset = l.blocks_offset;
   h->created_at_ms = NowMs();
   if (!RandomBytes(h->hash_key, sizeof h->hash_key)) {

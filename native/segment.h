@@ -35,7 +35,9 @@ namespace tlsshm {
 
 struct Geometry {
   uint32_t items = 0;
-  uint32_t blocksize = 0;
+  uint32_t blocksize = 0;       // allocation granule
+  uint32_t blocks = 0;          // value blocks
+  uint32_t max_value_bytes = 0; // longest value; <= blocks * blocksize
   uint32_t max_key_length = 0;
   uint32_t default_ttl_s = 0;
 };
@@ -49,6 +51,7 @@ struct Layout {
   uint64_t stripes_offset;
   uint64_t buckets_offset;
   uint64_t meta_offset;
+  uint64_t links_offset;
   uint64_t blocks_offset;
   uint64_t total_bytes;
 };

@@ -6,6 +6,8 @@
 #include "siphash.h"
 #include "testhook.h"
 
+#include <vector>
+
 namespace tlsshm {
 
 Table::Table(const Segment& segment, uint64_t* counters) {
@@ -19,6 +21,9 @@ Table::Table(const Segment& segment, uint64_t* counters) {
   buckets_ = reinterpret_cast<uint32_t*>(segment.base() + l.buckets_offset);
   meta_ = segment.base() + l.meta_offset;
   blocks_ = segment.base() + l.blocks_offset;
+  links_ = reinterpret_cast<uint32_t*>(segment.base() + l.links_offset);
+  blocks_count_ = g.blocks;
+  max_value_bytes_ = g.max_value_bytes;
   counters_ = counters != nullptr ? counters : segment.stripes()[0].counters;
   items_ = g.items;
   blocksize_ = g.blocksize;
@@ -43,6 +48,41 @@ void Table::FormatSlots() {
   }
   header_->free_head = items_ > 0 ? 1 : 0;
   header_->used = 0;
+  for (uint32_t b = 0; b < blocks_count_; ++b) links_[b] = b + 1 < blocks_count_ ? b + 2 : 0;
+  header_->block_free_head = blocks_count_ > 0 ? 1 : 0;
+  header_->blocks_free = blocks_count_;
+  header_->bytes_stored = 0;
+}
+
+uint32_t Table::AllocateChain(uint32_t n) {
+  if (n == 0) return 0;
+  if (LoadRelaxed(header_->blocks_free) < n) return 0;
+  const uint32_t first = LoadRelaxed(header_->block_free_head);
+  uint32_t tail = first;
+  for (uint32_t k = 1; k < n; ++k) {
+    if (tail == 0 || tail > blocks_count_) return 0;  // corrupt list: refuse, recovery fixes it
+    tail = LoadRelaxed(links_[tail - 1]);
+  }
+  if (tail == 0 || tail > blocks_count_) return 0;
+  TLSSHM_TEST_HOOK("alloc.pop");
+  StoreRelaxed(header_->block_free_head, LoadRelaxed(links_[tail - 1]));
+  StoreRelaxed(links_[tail - 1], 0u);
+  StoreRelaxed(header_->blocks_free, LoadRelaxed(header_->blocks_free) - n);
+  return first;
+}
+
+void Table::FreeChain(uint32_t first, uint32_t n) {
+  if (n == 0 || first == 0 || first > blocks_count_) return;
+  uint32_t tail = first;
+  for (uint32_t k = 1; k < n; ++k) {
+    const uint32_t next = LoadRelaxed(links_[tail - 1]);
+    if (next == 0 || next > blocks_count_) return;  // corrupt: leave it to recovery
+    tail = next;
+  }
+  TLSSHM_TEST_HOOK("free.push");
+  StoreRelaxed(links_[tail - 1], LoadRelaxed(header_->block_free_head));
+  StoreRelaxed(header_->block_free_head, first);
+  StoreRelaxed(header_->blocks_free, LoadRelaxed(header_->blocks_free) + n);
 }
 
 void Table::Rebuild() {
@@ -55,6 +95,28 @@ void Table::Rebuild() {
   }
   uint32_t free_head = 0;
   uint32_t used = 0;
+  uint64_t bytes = 0;
+  // Which blocks kept slots own; every other block goes back on the free list.
+  std::vector<uint8_t> owned(blocks_count_, 0);
+  auto claim_chain = [&](SlotMeta* m) {
+    const uint32_t length = LoadRelaxed(m->value_length);
+    if (length > max_value_bytes_) return false;
+    const uint32_t n = BlocksFor(length);
+    uint32_t b = LoadRelaxed(m->first_block);
+    if (n == 0) return b == 0;
+    std::vector<uint32_t> chain;
+    chain.reserve(n);
+    for (uint32_t k = 0; k < n; ++k) {
+      if (b == 0 || b > blocks_count_ || owned[b - 1] != 0) {
+        for (uint32_t c : chain) owned[c - 1] = 0;
+        return false;
+      }
+      owned[b - 1] = 1;
+      chain.push_back(b);
+      if (k + 1 < n) b = LoadRelaxed(links_[b - 1]);
+    }
+    return true;
+  };
   for (uint32_t i = items_; i-- > 0;) {
     if (i % kProgressEvery == 0) {
       AddRelaxed(header_->lock_progress, uint64_t{1});
@@ -65,8 +127,7 @@ void Table::Rebuild() {
     const uint16_t state = LoadRelaxed(m->state);
     const uint16_t key_length = LoadRelaxed(m->key_length);
     bool keep = (seq & 1) == 0 && state == kSlotUsed && key_length >= 1 &&
-                key_length <= max_key_length_ && LoadRelaxed(m->value_length) <= blocksize_ &&
-                LoadRelaxed(m->expires_at_ms) != 0;
+                key_length <= max_key_length_ && LoadRelaxed(m->expires_at_ms) != 0 && claim_chain(m);
     if (keep) {
       // The stored hash may predate a crash; recompute it from the key.
       // Only `hash` and `next` change, both re-checked by readers under seq.
@@ -79,6 +140,7 @@ void Table::Rebuild() {
       StoreRelease(m->seq, odd + 1);
       StoreRelease(*Bucket(hash), i + 1);
       ++used;
+      bytes += LoadRelaxed(m->value_length);
     } else if ((seq & 1) == 0 && state == kSlotFree) {
       // Free already: readers never follow a free slot, so only its free-list
       // link changes (this keeps a rebuild of a mostly empty table cheap).
@@ -96,6 +158,7 @@ void Table::Rebuild() {
       StoreRelaxed(m->expires_at_ms, uint64_t{0});
       StoreRelaxed(m->key_length, uint16_t{0});
       StoreRelaxed(m->value_length, 0u);
+      StoreRelaxed(m->first_block, 0u);
       StoreRelaxed(m->next, free_head);
       StoreRelease(m->seq, odd + 1);
       free_head = i + 1;
@@ -103,6 +166,20 @@ void Table::Rebuild() {
   }
   StoreRelaxed(header_->free_head, free_head);
   StoreRelaxed(header_->used, used);
+  // Readers never follow a free block's link under an even seq (layout.h), so
+  // the free list is rewritten plainly.
+  uint32_t block_head = 0;
+  uint32_t blocks_free = 0;
+  for (uint32_t b = blocks_count_; b-- > 0;) {
+    if ((b + 1) % kProgressEvery == 0) AddRelaxed(header_->lock_progress, uint64_t{1});
+    if (owned[b] != 0) continue;
+    StoreRelaxed(links_[b], block_head);
+    block_head = b + 1;
+    ++blocks_free;
+  }
+  StoreRelaxed(header_->block_free_head, block_head);
+  StoreRelaxed(header_->blocks_free, blocks_free);
+  StoreRelaxed(header_->bytes_stored, bytes);
 }
 
 void Table::RecoverAfterDeadWriter(void* table) {
@@ -182,12 +259,26 @@ GetResult Table::Get(const uint8_t* key, size_t key_length, uint8_t* out, uint32
           EqualsShared(Key(i), key, key_length)) {
         const uint32_t length = LoadRelaxed(m->value_length);
         const uint64_t expires = LoadRelaxed(m->expires_at_ms);
-        if (length > blocksize_) {
+        if (length > max_value_bytes_) {
           changed = true;
           break;
         }
-        CopyOut(out, Block(i), length);
+        // Follow the chain for exactly the blocks the length announces; a
+        // link out of range means the slot changed (the seq check says so).
+        uint32_t b = LoadRelaxed(m->first_block);
+        uint32_t copied = 0;
+        while (copied < length) {
+          if (b == 0 || b > blocks_count_) break;
+          const uint32_t chunk = length - copied < blocksize_ ? length - copied : blocksize_;
+          CopyOut(out + copied, Block(b - 1), chunk);
+          copied += chunk;
+          if (copied < length) b = LoadRelaxed(links_[b - 1]);
+        }
         FenceAcquire();
+        if (copied != length) {
+          changed = true;
+          break;
+        }
         if (LoadRelaxed(m->seq) != seq) {
           changed = true;
           break;
@@ -248,14 +339,21 @@ void Table::Free(uint32_t index) {
   const uint32_t seq = m->seq | 1;
   StoreRelaxed(m->seq, seq);
   FenceRelease();
+  const uint32_t length = m->value_length;
+  const uint32_t first = m->first_block;
   StoreRelaxed(m->state, kSlotFree);
   StoreRelaxed(m->expires_at_ms, uint64_t{0});
   StoreRelaxed(m->key_length, uint16_t{0});
   StoreRelaxed(m->value_length, 0u);
+  StoreRelaxed(m->first_block, 0u);
   StoreRelaxed(m->next, header_->free_head);
   StoreRelease(m->seq, seq + 1);
   StoreRelaxed(header_->free_head, index + 1);
   StoreRelaxed(header_->used, header_->used - 1);
+  StoreRelaxed(header_->bytes_stored, header_->bytes_stored - length);
+  // The slot went odd (and even again, free) before its blocks are reused:
+  // a reader still copying them fails its seq check.
+  FreeChain(first, BlocksFor(length));
 }
 
 uint32_t Table::Evict(uint64_t now_ms) {
@@ -284,7 +382,7 @@ uint32_t Table::Evict(uint64_t now_ms) {
 
 SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value,
                      size_t value_length, uint64_t expires_at_ms, uint64_t now_ms) {
-  if (key_length == 0 || key_length > max_key_length_ || value_length > blocksize_) {
+  if (key_length == 0 || key_length > max_key_length_ || value_length > max_value_bytes_) {
     Count(kTooLarge);
     return SetResult::kTooLarge;
   }
@@ -292,21 +390,32 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
   if (!Lock()) return SetResult::kLockFailed;
   uint32_t link = Find(hash, key, key_length);
   const bool replacing = link != 0;
-  if (!replacing) {
-    link = header_->free_head;
-    if (link == 0 || link > items_) {
-      // Full (or a corrupt free list): make room rather than refuse a session.
-      Evict(now_ms);
-      link = header_->free_head;
-    }
-    if (link == 0 || link > items_) {
-      Unlock();
-      Count(kErrors);
-      return SetResult::kLockFailed;
-    }
-    StoreRelaxed(header_->free_head, Meta(link - 1)->next);
-    StoreRelaxed(header_->used, header_->used + 1);
+  if (replacing) {
+    // The old value goes first (readers miss meanwhile, never see a mix), so
+    // its blocks count towards the new one.
+    Unchain(link - 1);
+    Free(link - 1);
   }
+  const uint32_t need = BlocksFor(value_length);
+  // Make room rather than refuse a session: evict until a slot and enough
+  // blocks are free. Each eviction frees a slot or finds none in its sample;
+  // 2 * items + kEvictionSample rounds visit every slot at least once.
+  for (uint32_t round = 0; round < 2 * items_ + kEvictionSample; ++round) {
+    const uint32_t head = header_->free_head;
+    if (head != 0 && head <= items_ && LoadRelaxed(header_->blocks_free) >= need) break;
+    if (header_->used == 0) break;
+    Evict(now_ms);
+  }
+  link = header_->free_head;
+  const uint32_t first = need == 0 ? 0 : AllocateChain(need);
+  if (link == 0 || link > items_ || (need != 0 && first == 0)) {
+    // Only a corrupt free list gets here (blocks * blocksize >= max value).
+    Unlock();
+    Count(kErrors);
+    return SetResult::kLockFailed;
+  }
+  StoreRelaxed(header_->free_head, Meta(link - 1)->next);
+  StoreRelaxed(header_->used, header_->used + 1);
   const uint32_t i = link - 1;
   SlotMeta* m = Meta(i);
   const uint32_t seq = m->seq | 1;  // see Free
@@ -317,12 +426,22 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
   StoreRelaxed(m->key_length, uint16_t(key_length));
   CopyIn(Key(i), key, key_length);
   StoreRelaxed(m->value_length, uint32_t(value_length));
-  CopyIn(Block(i), value, value_length);
+  {
+    uint32_t b = first;
+    for (size_t copied = 0; copied < value_length; copied += blocksize_) {
+      const size_t chunk = value_length - copied < blocksize_ ? value_length - copied : blocksize_;
+      CopyIn(Block(b - 1), value + copied, chunk);
+      TLSSHM_TEST_HOOK("set.block");
+      b = LoadRelaxed(links_[b - 1]);
+    }
+  }
+  StoreRelaxed(m->first_block, first);
   StoreRelaxed(m->expires_at_ms, expires_at_ms);
   StoreRelaxed(m->state, kSlotUsed);
-  if (!replacing) StoreRelaxed(m->next, LoadRelaxed(*Bucket(hash)));
+  StoreRelaxed(m->next, LoadRelaxed(*Bucket(hash)));
   StoreRelease(m->seq, seq + 1);
-  if (!replacing) StoreRelease(*Bucket(hash), link);
+  StoreRelease(*Bucket(hash), link);
+  StoreRelaxed(header_->bytes_stored, header_->bytes_stored + value_length);
   outbox_.Append(i, seq + 1);  // the even sequence number this write published
   Unlock();
   Count(kSets);

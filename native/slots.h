@@ -1,5 +1,6 @@
 // The table: a hash index over fixed-size slots with expiry (the uWSGI cache
-// design), living in one Segment.
+// design) whose values span chains of fixed-size blocks (HAProxy shctx; see
+// layout.h for the allocator's rules), living in one Segment.
 //
 // - Lookup is lock-free (see layout.h for the seqlock protocol): it copies the
 //   value out and confirms the slot did not change meanwhile, retrying a
@@ -57,7 +58,7 @@ class Table {
   // (after EOWNERDEAD) or is the only process attached.
   void Rebuild();
 
-  // Copies the value for `key` into `out` (room for blocksize bytes).
+  // Copies the value for `key` into `out` (room for max_value_bytes bytes).
   GetResult Get(const uint8_t* key, size_t key_length, uint8_t* out, uint32_t* value_length,
                 uint64_t now_ms) const;
   SetResult Set(const uint8_t* key, size_t key_length, const uint8_t* value,
@@ -80,6 +81,10 @@ class Table {
   uint32_t used() const;
   uint32_t items() const { return items_; }
   uint32_t blocksize() const { return blocksize_; }
+  uint32_t blocks() const { return blocks_count_; }
+  uint32_t max_value_bytes() const { return max_value_bytes_; }
+  uint32_t blocks_free() const { return LoadRelaxed(header_->blocks_free); }
+  uint64_t bytes_stored() const { return LoadRelaxed(header_->bytes_stored); }
 
  private:
   SlotMeta* Meta(uint32_t index) const {
@@ -87,6 +92,14 @@ class Table {
   }
   uint8_t* Key(uint32_t index) const { return meta_ + uint64_t(index) * meta_stride_ + sizeof(SlotMeta); }
   uint8_t* Block(uint32_t index) const { return blocks_ + uint64_t(index) * block_stride_; }
+  uint32_t BlocksFor(uint64_t value_length) const {
+    return uint32_t((value_length + blocksize_ - 1) / blocksize_);
+  }
+  // Under the write lock: takes `n` blocks off the free list as a chain and
+  // returns its first block + 1 (0 for n == 0, or if fewer are free); gives a
+  // slot's chain back.
+  uint32_t AllocateChain(uint32_t n);
+  void FreeChain(uint32_t first, uint32_t n);
   uint64_t Hash(const uint8_t* key, size_t key_length) const;
   uint32_t* Bucket(uint64_t hash) const { return buckets_ + (hash & (bucket_count_ - 1)); }
 
@@ -106,7 +119,10 @@ class Table {
   uint32_t* buckets_;
   uint8_t* meta_;
   uint8_t* blocks_;
+  uint32_t* links_;
   uint64_t* counters_;
+  uint32_t blocks_count_;
+  uint32_t max_value_bytes_;
   uint32_t items_;
   uint32_t blocksize_;
   uint32_t max_key_length_;

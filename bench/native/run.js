@@ -64,8 +64,9 @@ function runJs(args, valueBytes, blocksize) {
   const overheadNs = timerOverheadNs();
   const ttlMs = 3600 * 1000;
 
-  const shared = SharedCache.create({ items: args.items * 2, blocksize, timeout: 3600, maxKeyLength: 64 });
-  const raw = loadNative().create(args.items * 2, blocksize, 64, 3600).cache;
+  const shared = SharedCache.create({ items: args.items * 2, blocksize, blocks: args.items * 2, timeout: 3600, maxKeyLength: 64 });
+  // One block per item and values up to blocksize: the shape this row has always timed.
+  const raw = loadNative().create(args.items * 2, blocksize, args.items * 2, blocksize, 64, 3600).cache;
   const slab = Buffer.allocUnsafeSlow(blocksize);
   raw.setSlab(slab);
   for (const key of keys) {

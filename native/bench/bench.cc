@@ -223,6 +223,9 @@ std::unique_ptr<Cache> NewCache(uint32_t items, uint32_t blocksize) {
   Geometry g;
   g.items = items;
   g.blocksize = blocksize;
+  // One block per item, values up to blocksize: the shape these rows have always timed.
+  g.blocks = items;
+  g.max_value_bytes = blocksize;
   g.max_key_length = 64;
   g.default_ttl_s = 3600;
   Error error;

@@ -45,14 +45,18 @@ Fixture* GetFixture(uint8_t selector) {
   if (f.cache == nullptr) {
     Geometry g;
     g.items = shapes[selector % 3][0];
-    g.blocksize = shapes[selector % 3][1];
+    // Values up to the shape's length, in 16-byte granules, two per item:
+    // sets evict for blocks as well as for slots.
+    g.blocksize = 16;
+    g.blocks = 2 * g.items;
+    g.max_value_bytes = shapes[selector % 3][1];
     g.max_key_length = shapes[selector % 3][2];
     g.default_ttl_s = 300;
     Error e;
     f.cache = Cache::CreateShm(g, &e);
     if (f.cache == nullptr) Fail("cannot create a segment:", e.message);
     f.items = g.items;
-    f.blocksize = g.blocksize;
+    f.blocksize = g.max_value_bytes;
     f.max_key = g.max_key_length;
   }
   // Back to a freshly formatted table (nothing else is attached to it).
@@ -60,7 +64,8 @@ Fixture* GetFixture(uint8_t selector) {
   Header* h = s.header();
   std::memset(s.base() + h->buckets_offset, 0, 4ull * h->bucket_count);
   std::memset(s.base() + h->meta_offset, 0, uint64_t(h->items) * h->meta_stride);
-  std::memset(s.base() + h->blocks_offset, 0, uint64_t(h->items) * h->block_stride);
+  std::memset(s.base() + h->links_offset, 0, 4ull * h->blocks);
+  std::memset(s.base() + h->blocks_offset, 0, uint64_t(h->blocks) * h->block_stride);
   h->evict_hand = 0;
   f.cache->table().FormatSlots();
   return &f;
@@ -145,32 +150,35 @@ class Run {
     const uint64_t expires = now_ + in.Byte() % 8;         // 0: expired at once
     std::string value(length, '\0');
     for (size_t i = 0; i < length; ++i) value[i] = char(seed + i * 13);
+    const uint32_t blocks_free_before = t_.blocks_free();
     const SetResult r = t_.Set(U(key), key.size(), U(value), value.size(), expires, now_);
     if (!ValidKey(key) || length > f_->blocksize) {
       if (r != SetResult::kTooLarge) Fail("an oversized set was not refused");
       return;
     }
+    // Values span 16-byte blocks: a set evicts (any number of items, closest
+    // to expiry first) only when it lacked a slot or blocks; with room it
+    // must evict nothing.
     auto found = model_.find(key);
-    if (found != model_.end()) {
-      if (r != SetResult::kReplaced) Fail("set of a present key did not replace");
-      found->second = Item{value, expires};
-      return;
-    }
-    if (r != SetResult::kInserted) Fail("set of a new key was not inserted");
-    if (model_.size() == f_->items) {
-      // Full: exactly one other item must have gone.
-      std::string victim;
-      int gone = 0;
-      for (const auto& entry : model_) {
-        if (!Holds(entry.first)) {
-          victim = entry.first;
-          ++gone;
-        }
+    const bool replacing = found != model_.end();
+    if (r != (replacing ? SetResult::kReplaced : SetResult::kInserted)) Fail("set returned the wrong result");
+    const uint32_t granule = t_.blocksize();
+    const uint32_t freed = replacing ? uint32_t((found->second.value.size() + granule - 1) / granule) : 0;
+    const bool had_room = (replacing || model_.size() < f_->items) &&
+                          blocks_free_before + freed >= (length + granule - 1) / granule;
+    if (replacing) model_.erase(found);
+    int gone = 0;
+    for (auto it = model_.begin(); it != model_.end();) {
+      if (!Holds(it->first)) {
+        it = model_.erase(it);
+        ++gone;
+      } else {
+        ++it;
       }
-      if (gone != 1) Fail("a set into a full table evicted", std::to_string(gone) + " items");
-      model_.erase(victim);
-      ++evictions_;
     }
+    if (had_room && gone != 0) Fail("a set with room evicted", std::to_string(gone) + " items");
+    if (!had_room && gone == 0) Fail("a set without room evicted nothing");
+    evictions_ += uint64_t(gone);
     model_[key] = Item{value, expires};
   }
 

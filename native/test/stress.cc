@@ -39,7 +39,12 @@ constexpr uint64_t kTtlMs = 40;       // in virtual milliseconds; the clock move
 Geometry StressGeometry() {
   Geometry g;
   g.items = kItems;
-  g.blocksize = kBlocksize;
+  // Values of up to kBlocksize bytes in 32-byte granules, with blocks for an
+  // average of 100 bytes per item: sets of long values evict for blocks, and
+  // readers copy chains of up to 7 blocks while writers relink them.
+  g.blocksize = 32;
+  g.blocks = kItems * 100 / 32;
+  g.max_value_bytes = kBlocksize;
   g.max_key_length = kKeyLength;
   g.default_ttl_s = 300;
   return g;

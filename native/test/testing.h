@@ -223,7 +223,7 @@ inline std::string CheckTable(const tlsshm::Segment& s) {
     }
     if (m->state == tlsshm::kSlotUsed) {
       ++used;
-      if (m->key_length < 1 || m->key_length > h->max_key_length || m->value_length > h->blocksize ||
+      if (m->key_length < 1 || m->key_length > h->max_key_length || m->value_length > h->max_value_bytes ||
           m->expires_at_ms == 0) {
         std::snprintf(msg, sizeof msg, "slot %u used with key_length %u value_length %u expiry %llu", i,
                       m->key_length, m->value_length, (unsigned long long)m->expires_at_ms);
@@ -292,6 +292,48 @@ inline std::string CheckTable(const tlsshm::Segment& s) {
   }
   if (free_count + used != items) {
     std::snprintf(msg, sizeof msg, "%u free + %u used != %u items", free_count, used, items);
+    return msg;
+  }
+  // Blocks: every block is on exactly one used slot's chain or on the free list.
+  const uint32_t blocks = h->blocks;
+  const uint32_t* links = reinterpret_cast<const uint32_t*>(s.base() + h->links_offset);
+  std::vector<uint8_t> owned(blocks, 0);
+  uint64_t bytes = 0;
+  uint32_t in_chains = 0;
+  for (uint32_t i = 0; i < items; ++i) {
+    const tlsshm::SlotMeta* m = MetaAt(s, i);
+    if (m->state != tlsshm::kSlotUsed) {
+      if (m->first_block != 0) {
+        std::snprintf(msg, sizeof msg, "free slot %u still points at block %u", i, m->first_block - 1);
+        return msg;
+      }
+      continue;
+    }
+    bytes += m->value_length;
+    const uint32_t n = (m->value_length + h->blocksize - 1) / h->blocksize;
+    uint32_t b = m->first_block;
+    if (n == 0 && b != 0) return "an empty value owns a block";
+    for (uint32_t k = 0; k < n; ++k) {
+      if (b == 0 || b > blocks || owned[b - 1]) {
+        std::snprintf(msg, sizeof msg, "slot %u: chain link %u of %u is %u (out of range or shared)", i, k, n, b);
+        return msg;
+      }
+      owned[b - 1] = 1;
+      ++in_chains;
+      if (k + 1 < n) b = links[b - 1];
+    }
+  }
+  uint32_t blocks_free = 0;
+  for (uint32_t b = h->block_free_head, steps = 0; b != 0; ++steps) {
+    if (b > blocks || steps > blocks || owned[b - 1]) return "the block free list leaves the area, loops or holds an owned block";
+    owned[b - 1] = 1;
+    ++blocks_free;
+    b = links[b - 1];
+  }
+  if (blocks_free != h->blocks_free || blocks_free + in_chains != blocks || bytes != h->bytes_stored) {
+    std::snprintf(msg, sizeof msg, "blocks: %u free listed (header %u) + %u in chains != %u, or %llu bytes (header %llu)",
+                  blocks_free, h->blocks_free, in_chains, blocks, (unsigned long long)bytes,
+                  (unsigned long long)h->bytes_stored);
     return msg;
   }
   return "";

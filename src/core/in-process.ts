@@ -36,7 +36,7 @@ let nextId = 0;
 class InProcessCache implements NativeCache {
   readonly #items = new Map<string, Item>();
   readonly #counters = new Float64Array(COUNTER_SLOTS);
-  readonly #geometry: { items: number; blocksize: number; maxKeyLength: number; timeout: number };
+  readonly #geometry: { items: number; blocksize: number; blocks: number; maxValueBytes: number; maxKeyLength: number; timeout: number };
   readonly #createdAtMs = Date.now();
   readonly #handle = `inprocess:${process.pid}.${++nextId}`;
   #slab: Buffer = Buffer.alloc(0);
@@ -47,8 +47,8 @@ class InProcessCache implements NativeCache {
   #leasePid = 0;
   #closed = false;
 
-  constructor(items: number, blocksize: number, maxKeyLength: number, timeout: number) {
-    this.#geometry = { items, blocksize, maxKeyLength, timeout };
+  constructor(items: number, blocksize: number, blocks: number, maxValueBytes: number, maxKeyLength: number, timeout: number) {
+    this.#geometry = { items, blocksize, blocks, maxValueBytes, maxKeyLength, timeout };
   }
 
   setSlab(slab: Buffer): void {
@@ -76,7 +76,7 @@ class InProcessCache implements NativeCache {
 
   set(key: Uint8Array, value: Uint8Array, ttlMs: number): SetStatus {
     const k = this.#keyOf(key);
-    if (k === undefined || key.length === 0 || value.length > this.#geometry.blocksize) {
+    if (k === undefined || key.length === 0 || value.length > this.#geometry.maxValueBytes) {
       this.#counters[NativeCounter.tooLarge]++;
       return SetStatus.TooLarge;
     }
@@ -120,6 +120,11 @@ class InProcessCache implements NativeCache {
       used: this.#items.size,
       items: g.items,
       blocksize: g.blocksize,
+      blocks: g.blocks,
+      maxValueBytes: g.maxValueBytes,
+      // Blocks as the shared core would count them; nothing is reserved here.
+      blocksFree: Math.max(0, g.blocks - [...this.#items.values()].reduce((n, item) => n + Math.ceil(item.value.length / g.blocksize), 0)),
+      bytesStored: [...this.#items.values()].reduce((sum, item) => sum + item.value.length, 0),
       maxKeyLength: g.maxKeyLength,
       timeout: g.timeout,
       // What the values take now, not a reservation: nothing is mapped.
@@ -235,12 +240,12 @@ class InProcessCache implements NativeCache {
 
 /** The in-process store behind the binding's interface: create() only; nothing can be opened by handle. */
 export const inProcessBinding: NativeBinding = {
-  create(items, blocksize, maxKeyLength, timeoutSeconds) {
-    return { cache: new InProcessCache(items, blocksize, maxKeyLength, timeoutSeconds), created: true };
+  create(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeoutSeconds) {
+    return { cache: new InProcessCache(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeoutSeconds), created: true };
   },
-  createMemfd(items, blocksize, maxKeyLength, timeoutSeconds) {
+  createMemfd(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeoutSeconds) {
     // Nothing to share: the same in-process store.
-    return new InProcessCache(items, blocksize, maxKeyLength, timeoutSeconds);
+    return new InProcessCache(items, blocksize, blocks, maxValueBytes, maxKeyLength, timeoutSeconds);
   },
   open(handle) {
     throw Object.assign(new Error(`${handle}: an in-process cache cannot be opened by another process`), {

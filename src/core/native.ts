@@ -13,6 +13,10 @@ export interface NativeStats {
   used: number;
   items: number;
   blocksize: number;
+  blocks: number;
+  maxValueBytes: number;
+  blocksFree: number;
+  bytesStored: number;
   maxKeyLength: number;
   timeout: number;
   totalBytes: number;
@@ -70,6 +74,8 @@ export interface NativeBinding {
   create(
     items: number,
     blocksize: number,
+    blocks: number,
+    maxValueBytes: number,
     maxKeyLength: number,
     timeoutSeconds: number,
     path?: string,
@@ -78,7 +84,14 @@ export interface NativeBinding {
   /** Renames `replacement` over `path` if nobody has `path` attached: 0 replaced, 1 in use, 2 changed (native/segment.h). */
   replaceUnusedFile?(path: string, replacement: string): number;
   /** An unnamed segment (memfd) owned by this process; handle `memfd:/proc/PID/fd/N`. */
-  createMemfd(items: number, blocksize: number, maxKeyLength: number, timeoutS: number): NativeCache;
+  createMemfd(
+    items: number,
+    blocksize: number,
+    blocks: number,
+    maxValueBytes: number,
+    maxKeyLength: number,
+    timeoutS: number,
+  ): NativeCache;
   layoutVersion: number;
   counterSlots: number;
   /** sizeof(Header) in native/layout.h. */

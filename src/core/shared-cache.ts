@@ -31,10 +31,28 @@ export type TicketMode = 'ring' | 'single-key' | 'none';
 
 /** Geometry of a new cache. */
 export interface SharedCacheOptions {
-  /** Number of slots: the most items the cache holds at once. uWSGI: `cache2 items=`. */
-  items: number;
-  /** Bytes per slot: the longest value accepted. Longer values are refused and counted as `tooLarge`. uWSGI: `blocksize=`. */
-  blocksize: number;
+  /**
+   * Number of slots: the most items the cache holds at once. uWSGI: `cache2 items=`.
+   * Required unless `memory` is given.
+   */
+  items?: number;
+  /**
+   * The allocation granule in bytes (default 64): a value takes ceil(length / blocksize)
+   * blocks, chained. It no longer bounds the value size (that is `maxValueBytes`). uWSGI: `blocksize=`.
+   */
+  blocksize?: number;
+  /**
+   * Number of value blocks (default: room for `items` values of the typical TLS mix,
+   * {@link DEFAULT_MEAN_VALUE_BYTES} bytes on average, and at least one value of `maxValueBytes`). uWSGI: `blocks=`.
+   */
+  blocks?: number;
+  /** Longest value in bytes (default 10 KiB, Node's own session limit). Longer values are refused and counted as `tooLarge`. */
+  maxValueBytes?: number;
+  /**
+   * A memory budget in bytes, the way nginx sizes `ssl_session_cache shared:name:size`: when
+   * given without `items`, `items` and `blocks` are the most that fit in it (the typical mix).
+   */
+  memory?: number;
   /** Seconds an item lives when `set` is given no TTL. nginx: `ssl_session_timeout`. */
   timeout: number;
   /** Longest key in bytes (default 64). Longer keys are refused and counted as `tooLarge`. */
@@ -64,8 +82,18 @@ export interface SharedCacheOptions {
 export interface CacheStats {
   /** Slots in the segment. */
   items: number;
-  /** Bytes per slot. */
+  /** The allocation granule in bytes. */
   blocksize: number;
+  /** Value blocks in the segment. */
+  blocks: number;
+  /** Blocks holding values now. */
+  blocksUsed: number;
+  /** Blocks free now. */
+  blocksFree: number;
+  /** Sum of the lengths of the values held now, in bytes. */
+  bytesStored: number;
+  /** Longest value accepted, in bytes. */
+  maxValueBytes: number;
   /** Longest key in bytes. */
   maxKeyLength: number;
   /** Default time to live, in seconds. */
@@ -127,13 +155,15 @@ export interface CacheStats {
   otherVersionHandshakes: number;
 }
 
-const CREATE_OPTIONS = ['items', 'blocksize', 'timeout', 'maxKeyLength', 'backing', 'path'] as const;
+const CREATE_OPTIONS = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'memory', 'timeout', 'maxKeyLength', 'backing', 'path'] as const;
 
 /** Upper bounds, mirrored by native/layout.h. */
 export const LIMITS = {
   items: 1 << 24,
   minBlocksize: 16,
   blocksize: 1 << 20,
+  blocks: 1 << 28,
+  maxValueBytes: 1 << 20,
   maxKeyLength: 1024,
   /** Seconds: TTLs are stored in milliseconds in 32 bits. */
   timeout: Math.floor(0xffffffff / 1000),
@@ -141,8 +171,18 @@ export const LIMITS = {
 } as const;
 
 const DEFAULT_MAX_KEY_LENGTH = 64;
+/** The default granule: a 160-byte TLS 1.2 session takes 3 blocks (192 bytes). */
+export const DEFAULT_BLOCKSIZE = 64;
+/** The default longest value: Node's own limit for a session (10 KiB). */
+export const DEFAULT_MAX_VALUE_BYTES = 10 * 1024;
+/**
+ * Average value size the default `blocks` is sized for: the typical TLS mix of 90 %
+ * 160-byte sessions and 10 % client-certificate sessions of 1.1-4 KB (mean ~400 B),
+ * rounded up to whole 64-byte blocks.
+ */
+export const DEFAULT_MEAN_VALUE_BYTES = 448;
 /** sizeof(Header) in native/layout.h (the addon exports it as headerBytes; a test compares). */
-export const HEADER_BYTES = 576;
+export const HEADER_BYTES = 704;
 /** Values returned by get() are carved out of slabs of this size (Node's own pool is 8 KiB). */
 const SLAB_BYTES = 64 * 1024;
 
@@ -159,29 +199,78 @@ function trackOpen(cache: SharedCache): void {
   }
 }
 
-/** Bytes a cache of this geometry maps; the same arithmetic as ComputeLayout in native/segment.cc. */
-export function segmentBytes(items: number, blocksize: number, maxKeyLength = DEFAULT_MAX_KEY_LENGTH): number {
+/** The default number of blocks for `items` (see {@link SharedCacheOptions.blocks}). */
+export function defaultBlocks(items: number, blocksize = DEFAULT_BLOCKSIZE, maxValueBytes = DEFAULT_MAX_VALUE_BYTES): number {
+  return Math.max(Math.ceil((items * DEFAULT_MEAN_VALUE_BYTES) / blocksize), Math.ceil(maxValueBytes / blocksize));
+}
+
+/**
+ * Bytes a cache of this geometry maps; the same arithmetic as ComputeLayout in
+ * native/segment.cc. `blocks` defaults as in {@link SharedCache.create}.
+ */
+export function segmentBytes(
+  items: number,
+  blocksize = DEFAULT_BLOCKSIZE,
+  maxKeyLength = DEFAULT_MAX_KEY_LENGTH,
+  blocks = defaultBlocks(items, blocksize),
+): number {
   const align = (v: number, a: number) => Math.ceil(v / a) * a;
   let buckets = 2;
   while (buckets < items) buckets *= 2;
-  // sizeof(Header) is 576 (a multiple of 64; the robust mutex is 40 bytes on
+  // sizeof(Header) is 704 (a multiple of 64; the robust mutex is 40 bytes on
   // glibc and musl; the ticket ring takes 320), then kStripes × sizeof(Stripe) = 128 × 448 bytes.
   const metaOffset = align(HEADER_BYTES + 128 * 448 + 4 * buckets, 64);
-  const blocksOffset = align(metaOffset + items * align(32 + maxKeyLength, 8), 64);
+  const linksOffset = align(metaOffset + items * align(40 + maxKeyLength, 8), 64);
+  const blocksOffset = align(linksOffset + 4 * blocks, 64);
   // The outbox (native/outbox.h): a 64-byte head and 16384 8-byte records, in whole pages.
   const outboxBytes = align(64 + 8 * 16384, 4096);
-  return align(blocksOffset + items * align(blocksize, 8), 4096) + outboxBytes;
+  return align(blocksOffset + blocks * align(blocksize, 8), 4096) + outboxBytes;
+}
+
+/** The geometry `create` derives from its options (validated). */
+interface Geometry {
+  items: number;
+  blocksize: number;
+  blocks: number;
+  maxValueBytes: number;
+  maxKeyLength: number;
+}
+
+function resolveGeometry(o: Partial<SharedCacheOptions>): Geometry {
+  const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize, DEFAULT_BLOCKSIZE);
+  const maxValueBytes = checkInteger(o.maxValueBytes, 'maxValueBytes', 1, LIMITS.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
+  const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
+  let items: number;
+  if (o.items === undefined && o.memory !== undefined) {
+    const memory = checkInteger(o.memory, 'memory', 1, LIMITS.segmentBytes);
+    const fits = (n: number) => segmentBytes(n, blocksize, maxKeyLength, o.blocks ?? defaultBlocks(n, blocksize, maxValueBytes)) <= memory;
+    if (!fits(1)) throw rangeError(`memory: ${memory} bytes cannot hold one item and one value of maxValueBytes`);
+    let lo = 1;
+    let hi = LIMITS.items;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      if (fits(mid)) lo = mid;
+      else hi = mid - 1;
+    }
+    items = lo;
+  } else {
+    // Without `memory`, `items` is required: checkInteger names it.
+    items = checkInteger(o.items, 'items', 1, LIMITS.items);
+  }
+  const blocks = checkInteger(o.blocks, 'blocks', 1, LIMITS.blocks, defaultBlocks(items, blocksize, maxValueBytes));
+  if (blocks * blocksize < maxValueBytes) {
+    throw rangeError(`blocks × blocksize (${blocks * blocksize}) must hold one value of maxValueBytes (${maxValueBytes})`);
+  }
+  return { items, blocksize, blocks, maxValueBytes, maxKeyLength };
 }
 
 /**
  * An unnamed segment, or undefined where the system has no memfd_create (or
  * seccomp forbids it): the caller then makes a named one.
  */
-function createMemfd(
-  native: NativeBinding, items: number, blocksize: number, maxKeyLength: number, timeout: number,
-): { cache: NativeCache; created: boolean } | undefined {
+function createMemfd(native: NativeBinding, g: CreateGeometry): { cache: NativeCache; created: boolean } | undefined {
   try {
-    return { cache: native.createMemfd(items, blocksize, maxKeyLength, timeout), created: true };
+    return { cache: native.createMemfd(g.items, g.blocksize, g.blocks, g.maxValueBytes, g.maxKeyLength, g.timeout), created: true };
   } catch (error) {
     if ((error as { code?: string }).code === 'ERR_TLS_SHM_SYSTEM') return undefined;
     throw error;
@@ -326,7 +415,7 @@ export class SharedCache {
     // Values are copied into a private slab and handed out as views of it, the
     // way Buffer.allocUnsafe uses its pool: one N-API call per lookup and no
     // allocation but the view (a Buffer made by the addon costs ~5x the lookup).
-    if (this.#slab.length - this.#slabOffset < this.#geometry.blocksize) this.#newSlab();
+    if (this.#slab.length - this.#slabOffset < this.#geometry.maxValueBytes) this.#newSlab();
     const length = this.#native.getInto(key, this.#slabOffset);
     if (length < 0) return undefined;
     const value = this.#slab.subarray(this.#slabOffset, this.#slabOffset + length);
@@ -335,7 +424,7 @@ export class SharedCache {
   }
 
   #newSlab(): void {
-    this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, this.#geometry.blocksize * 4));
+    this.#slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, this.#geometry.maxValueBytes * 4));
     // Values handed out share the slab: transferring one value's ArrayBuffer
     // (postMessage, structuredClone) would empty all the others, as it would
     // for Node's own Buffer pool, which Node marks the same way.
@@ -466,6 +555,8 @@ export class SharedCache {
 interface CreateGeometry {
   items: number;
   blocksize: number;
+  blocks: number;
+  maxValueBytes: number;
   timeout: number;
   maxKeyLength: number;
   /** Where a cache without a path lives (SharedCacheOptions.backing). */
@@ -476,30 +567,28 @@ interface CreateGeometry {
 function checkCreateOptions(options: SharedCacheOptions, where: string): CreateGeometry {
   const o = checkOptions<SharedCacheOptions>(options, where, CREATE_OPTIONS);
   if (options === undefined) throw typeError(`${where}: options { items, blocksize, timeout } are required`);
-  const items = checkInteger(o.items, 'items', 1, LIMITS.items);
-  const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize);
+  const { items, blocksize, blocks, maxValueBytes, maxKeyLength } = resolveGeometry(o);
   const timeout = checkInteger(o.timeout, 'timeout', 1, LIMITS.timeout);
-  const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
   const file = o.path === undefined ? undefined : path.resolve(checkString(o.path, 'path'));
   const backing = o.backing === undefined ? 'memfd' : o.backing;
   if (backing !== 'memfd' && backing !== 'shm') {
     const message = `${where}: backing must be 'memfd' or 'shm', got `;
     throw typeof backing === 'string' ? valueError(`${message}'${backing}'`) : typeError(message + typeof backing);
   }
-  const bytes = segmentBytes(items, blocksize, maxKeyLength);
+  const bytes = segmentBytes(items, blocksize, maxKeyLength, blocks);
   if (bytes > LIMITS.segmentBytes) {
     throw rangeError(
-      `items × blocksize needs ${(bytes / 2 ** 30).toFixed(1)} GiB; the limit is ${LIMITS.segmentBytes / 2 ** 30} GiB`,
+      `items and blocks × blocksize need ${(bytes / 2 ** 30).toFixed(1)} GiB; the limit is ${LIMITS.segmentBytes / 2 ** 30} GiB`,
     );
   }
-  return { items, blocksize, timeout, maxKeyLength, backing, path: file };
+  return { items, blocksize, blocks, maxValueBytes, timeout, maxKeyLength, backing, path: file };
 }
 
 function createNative(binding: NativeBinding, g: CreateGeometry): { cache: NativeCache; created: boolean } {
   try {
     return (
-      (g.path === undefined && g.backing === 'memfd' && createMemfd(binding, g.items, g.blocksize, g.maxKeyLength, g.timeout)) ||
-      binding.create(g.items, g.blocksize, g.maxKeyLength, g.timeout, g.path)
+      (g.path === undefined && g.backing === 'memfd' && createMemfd(binding, g)) ||
+      binding.create(g.items, g.blocksize, g.blocks, g.maxValueBytes, g.maxKeyLength, g.timeout, g.path)
     );
   } catch (error) {
     throw fromNative(error);
@@ -508,13 +597,10 @@ function createNative(binding: NativeBinding, g: CreateGeometry): { cache: Nativ
 
 /** "items=…, blocksize=…" of what the file holds versus what was asked, or undefined when they agree. */
 function geometryDifference(found: NativeStats, asked: CreateGeometry): string | undefined {
-  if (found.items === asked.items && found.blocksize === asked.blocksize && found.maxKeyLength === asked.maxKeyLength) {
-    return undefined;
-  }
-  return (
-    `items=${found.items}, blocksize=${found.blocksize}, maxKeyLength=${found.maxKeyLength}; ` +
-    `asked for items=${asked.items}, blocksize=${asked.blocksize}, maxKeyLength=${asked.maxKeyLength}`
-  );
+  const names = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'maxKeyLength'] as const;
+  if (names.every((name) => found[name] === asked[name])) return undefined;
+  const list = (g: Pick<NativeStats, (typeof names)[number]>) => names.map((name) => `${name}=${g[name]}`).join(', ');
+  return `${list(found)}; asked for ${list(asked)}`;
 }
 
 function toStats(s: NativeStats): CacheStats {
@@ -528,6 +614,11 @@ function toStats(s: NativeStats): CacheStats {
   return {
     items: s.items,
     blocksize: s.blocksize,
+    blocks: s.blocks,
+    blocksUsed: s.blocks - s.blocksFree,
+    blocksFree: s.blocksFree,
+    bytesStored: s.bytesStored,
+    maxValueBytes: s.maxValueBytes,
     maxKeyLength: s.maxKeyLength,
     timeout: s.timeout,
     memoryBytes: s.totalBytes,

@@ -73,8 +73,18 @@ export interface StatsDocument {
     free: number;
     /** used / items, from 0 to 1. */
     usedRatio: number;
-    /** Bytes per slot: the longest value (session) accepted. */
+    /** The allocation granule in bytes: a session takes ceil(size / blocksize) blocks. */
     blocksize: number;
+    /** Value blocks in the segment. */
+    blocks: number;
+    /** Blocks holding sessions now. */
+    blocksUsed: number;
+    /** Blocks free now. */
+    blocksFree: number;
+    /** Bytes of the sessions held now (sum of their sizes). */
+    bytesStored: number;
+    /** The longest value (session) accepted, in bytes. */
+    maxValueBytes: number;
     /** Longest key in bytes. */
     maxKeyLength: number;
     /** Default time to live of an item, in seconds. */
@@ -184,6 +194,11 @@ export function buildStatsDocument(stats: CacheStats & { remote?: RemoteSection 
       free: Math.max(0, stats.items - stats.used),
       usedRatio: ratio(stats.used, stats.items) ?? 0,
       blocksize: stats.blocksize,
+      blocks: stats.blocks,
+      blocksUsed: stats.blocksUsed,
+      blocksFree: stats.blocksFree,
+      bytesStored: stats.bytesStored,
+      maxValueBytes: stats.maxValueBytes,
       maxKeyLength: stats.maxKeyLength,
       timeoutSeconds: stats.timeout,
       memoryBytes: stats.memoryBytes,

@@ -64,9 +64,33 @@ export const METRIC_FAMILIES: readonly MetricFamily[] = [
   },
   {
     name: 'tls_shm_cache_blocksize_bytes',
-    help: 'Bytes per slot: the longest value (TLS session) accepted.',
+    help: 'The allocation granule: a value (TLS session) takes ceil(size / blocksize) blocks.',
     type: 'gauge',
     samples: (d) => one(d.capacity.blocksize),
+  },
+  {
+    name: 'tls_shm_cache_capacity_blocks',
+    help: 'Value blocks in the cache.',
+    type: 'gauge',
+    samples: (d) => one(d.capacity.blocks),
+  },
+  {
+    name: 'tls_shm_cache_blocks_used',
+    help: 'Blocks holding values now.',
+    type: 'gauge',
+    samples: (d) => one(d.capacity.blocksUsed),
+  },
+  {
+    name: 'tls_shm_cache_stored_bytes',
+    help: 'Bytes of the values held now (the sum of their sizes).',
+    type: 'gauge',
+    samples: (d) => one(d.capacity.bytesStored),
+  },
+  {
+    name: 'tls_shm_cache_max_value_bytes',
+    help: 'The longest value (TLS session) accepted, in bytes.',
+    type: 'gauge',
+    samples: (d) => one(d.capacity.maxValueBytes),
   },
   {
     name: 'tls_shm_cache_max_key_length_bytes',

@@ -120,8 +120,13 @@ export function formatSnapshot(doc: StatsDocument, source: string): string {
     ['items in use', `${formatCount(cap.used)} of ${formatCount(cap.items)} (${formatPercent(cap.usedRatio)})`],
     [
       'slots',
-      `${formatBytes(cap.blocksize)} each, keys up to ${cap.maxKeyLength} B, ttl ${cap.timeoutSeconds} s, ` +
+      `keys ≤ ${cap.maxKeyLength} B, values ≤ ${formatBytes(cap.maxValueBytes)}, ttl ${cap.timeoutSeconds} s, ` +
         `${formatBytes(cap.memoryBytes)} shared`,
+    ],
+    [
+      'blocks in use',
+      `${formatCount(cap.blocksUsed)} of ${formatCount(cap.blocks)} × ${formatBytes(cap.blocksize)} ` +
+        `(${formatBytes(cap.bytesStored)} of sessions stored)`,
     ],
     ['lookups', `${formatCount(c.lookups)} (hits ${formatCount(c.hits)}, misses ${formatCount(c.misses)})`],
     ['hit ratio', formatPercent(c.hitRatio)],

@@ -294,7 +294,7 @@ function ownSegment(key: string, mode: 'private' | 'masterless', o: ResolvedCach
   const fresh = peekSegment(key) === undefined;
   const segment = acquireSegment(key, () =>
     openMaintained(
-      inProcess ? SharedCache.createInProcess({ items: o.items, blocksize: o.blocksize, timeout: o.timeout }) : createOwnCache(mode, o),
+      inProcess ? SharedCache.createInProcess({ items: o.items, blocksize: o.blocksize, blocks: o.blocks, maxValueBytes: o.maxValueBytes, timeout: o.timeout }) : createOwnCache(mode, o),
       o,
     ),
   );
@@ -315,7 +315,7 @@ function createOwnCache(mode: 'private' | 'masterless', o: ResolvedCacheOptions)
       `tls-shm-cache: ${error.message}. Using an in-process session store instead: sessions, ticket rotation and ` +
         `statistics work, but nothing is shared with other processes${mode === 'masterless' ? ` (${o.path} is not used)` : ''}.`,
     );
-    return SharedCache.createInProcess({ items: o.items, blocksize: o.blocksize, timeout: o.timeout });
+    return SharedCache.createInProcess({ items: o.items, blocksize: o.blocksize, blocks: o.blocks, maxValueBytes: o.maxValueBytes, timeout: o.timeout });
   }
 }
 
@@ -395,14 +395,14 @@ function openMaintained(cache: SharedCache, o: ResolvedCacheOptions): AttachedSe
 
 type SetSecureContext = (this: tls.Server, options: tls.SecureContextOptions) => void;
 
-/** Sessions larger than a slot are not shared; say it once, with a blocksize that fits. */
-function warnTooLarge(bytes: number, blocksize: number): void {
+/** Sessions larger than maxValueBytes are not shared; say it once, with a maxValueBytes that fits. */
+function warnTooLarge(bytes: number, maxValueBytes: number): void {
   let fits = 256;
   while (fits < bytes) fits *= 2;
   warnOnce(
     'TLS_SHM_SESSION_TOO_LARGE',
-    `tls-shm-cache: a TLS session of ${bytes} bytes does not fit in blocksize ${blocksize} and is not shared ` +
-      `(counted as tooLarge; clients presenting certificates make larger sessions). blocksize: ${fits} would fit it ` +
+    `tls-shm-cache: a TLS session of ${bytes} bytes does not fit in maxValueBytes ${maxValueBytes} and is not shared ` +
+      `(counted as tooLarge; clients presenting certificates make larger sessions). maxValueBytes: ${fits} would fit it ` +
       '(setupSharedCache() in a cluster, attachSharedCache() otherwise).',
   );
 }
@@ -419,7 +419,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   const createdAt = source.contextSeed ?? String(cache.stats().createdAt);
   let sharedContext = sharedSessionIdContext(namespace, createdAt, certificateDigest(server));
   if (managesContext) applySessionIdContext(server, sharedContext);
-  const blocksize = cache.stats().blocksize;
+  const maxValueBytes = cache.stats().maxValueBytes;
 
   // Keys are `namespace \0 id`, built in one scratch buffer: the cache copies
   // the key before returning, and both listeners run synchronously.
@@ -449,7 +449,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
         const sessionTimeout =
           facts?.timeoutSeconds ?? (server as tls.Server & { sessionTimeout?: number }).sessionTimeout ?? source.maxTtl;
         const ttl = Math.min(sessionTimeout, source.maxTtl);
-        if (ttl > 0 && !cache.set(keyOf(id), data, ttl) && data.length > blocksize) warnTooLarge(data.length, blocksize);
+        if (ttl > 0 && !cache.set(keyOf(id), data, ttl) && data.length > maxValueBytes) warnTooLarge(data.length, maxValueBytes);
       }
     } catch (error) {
       warnFailed(error);

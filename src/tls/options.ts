@@ -14,8 +14,8 @@ import { SuppliedTicketKeys, TicketKeySpec } from './ticket-ring';
 export const DEFAULTS = {
   /** Slots: sessions held at once. nginx: size of `ssl_session_cache shared:NAME:SIZE`. */
   items: 20000,
-  /** Bytes per slot: the largest session stored. */
-  blocksize: 1024,
+  /** The allocation granule: a session takes ceil(size / blocksize) chained blocks. */
+  blocksize: 64,
   /** Seconds a session is kept: nginx's `ssl_session_timeout` default, and Node's documented `sessionTimeout`. */
   timeout: 300,
   /** Seconds between sweeps of expired slots. uWSGI: `cache-expire-freq`. */
@@ -70,12 +70,17 @@ export interface MaintainedCacheOptions {
   /** Sessions held at once (default 20000). uWSGI: `items=`; nginx sizes the zone in bytes instead. */
   items?: number;
   /**
-   * Bytes per slot (default 1024): a session larger than this is not stored
-   * and is counted as `tooLarge`. TLS 1.2 sessions without a client
-   * certificate take about 130–200 bytes; sessions of clients that present a
-   * certificate carry it (README: sizing). uWSGI: `blocksize=`.
+   * The allocation granule in bytes (default 64): a session takes
+   * ceil(size / blocksize) blocks, chained, so memory follows real session
+   * sizes. TLS 1.2 sessions without a client certificate take about 130–200
+   * bytes; sessions of clients that present a certificate carry it, 0.7–4 KB
+   * (README: sizing). uWSGI: `blocksize=`.
    */
   blocksize?: number;
+  /** Value blocks (default: `items` sessions of the typical mix, 448 bytes on average). uWSGI: `blocks=`. */
+  blocks?: number;
+  /** Largest session stored, in bytes (default 10240, Node's own limit); larger ones count as `tooLarge`. */
+  maxValueBytes?: number;
   /**
    * Seconds a session stays resumable from the cache (default 300). A session
    * is kept for the shorter of this and the lifetime OpenSSL wrote into it
@@ -115,6 +120,8 @@ export interface MaintainedCacheOptions {
 export interface ResolvedCacheOptions {
   items: number;
   blocksize: number;
+  blocks: number | undefined;
+  maxValueBytes: number | undefined;
   timeout: number;
   sweepIntervalMs: number;
   /** Milliseconds between rotations, or null when `tickets: false` or keys are supplied. */
@@ -127,17 +134,22 @@ export interface ResolvedCacheOptions {
   remote: RemoteOptions | undefined;
 }
 
-export const MAINTAINED_CACHE_OPTIONS = ['items', 'blocksize', 'timeout', 'sweepInterval', 'tickets', 'path', 'stats', 'remote'] as const;
+export const MAINTAINED_CACHE_OPTIONS = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'timeout', 'sweepInterval', 'tickets', 'path', 'stats', 'remote'] as const;
 
 /** Validates and defaults the cache options, naming the option (`where.option`) in every error. */
 export function resolveCacheOptions(o: MaintainedCacheOptions, where: string): ResolvedCacheOptions {
   const items = checkInteger(o.items, `${where}: items`, 1, LIMITS.items, DEFAULTS.items);
   const blocksize = checkInteger(o.blocksize, `${where}: blocksize`, LIMITS.minBlocksize, LIMITS.blocksize, DEFAULTS.blocksize);
+  const blocks = o.blocks === undefined ? undefined : checkInteger(o.blocks, `${where}: blocks`, 1, LIMITS.blocks);
+  const maxValueBytes =
+    o.maxValueBytes === undefined ? undefined : checkInteger(o.maxValueBytes, `${where}: maxValueBytes`, 1, LIMITS.maxValueBytes);
   const timeout = checkInteger(o.timeout, `${where}: timeout`, 1, LIMITS.timeout, DEFAULTS.timeout);
   const sweepInterval = checkNumber(o.sweepInterval, `${where}: sweepInterval`, 0.01, MAX_SWEEP_SECONDS, DEFAULTS.sweepInterval);
   return {
     items,
     blocksize,
+    blocks,
+    maxValueBytes,
     timeout,
     sweepIntervalMs: Math.round(sweepInterval * 1000),
     ...resolveTickets(o.tickets, where),

@@ -11,8 +11,10 @@ import { warnOnce } from '../core/warnings';
 import type { ResolvedCacheOptions } from './options';
 
 /** The cache for `o`: new shared memory, or the file at `o.path` (created, opened, or replaced). */
-export function createCacheAdapting(o: Pick<ResolvedCacheOptions, 'items' | 'blocksize' | 'timeout' | 'path'>): SharedCache {
-  const geometry = { items: o.items, blocksize: o.blocksize, timeout: o.timeout };
+export function createCacheAdapting(
+  o: Pick<ResolvedCacheOptions, 'items' | 'blocksize' | 'blocks' | 'maxValueBytes' | 'timeout' | 'path'>,
+): SharedCache {
+  const geometry = { items: o.items, blocksize: o.blocksize, blocks: o.blocks, maxValueBytes: o.maxValueBytes, timeout: o.timeout };
   if (o.path === undefined) return SharedCache.create(geometry);
   const opened = SharedCache.openFileAdapting({ ...geometry, path: o.path });
   if (opened.kept) {

@@ -25,7 +25,7 @@ import type { ResolvedCacheOptions } from './options';
  * own (attach.ts) and sessions are not shared between them.
  */
 function createPrimaryCache(o: ResolvedCacheOptions): SharedCache {
-  const geometry = { items: o.items, blocksize: o.blocksize, timeout: o.timeout };
+  const geometry = { items: o.items, blocksize: o.blocksize, blocks: o.blocks, maxValueBytes: o.maxValueBytes, timeout: o.timeout };
   try {
     return createCacheAdapting(o);
   } catch (error) {

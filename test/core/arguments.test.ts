@@ -43,8 +43,9 @@ t.test('SharedCache.create', async (t) => {
     }
   });
 
+  // blocksize (the granule since values span blocks) has a default, 64.
   t.test('a missing required option: TypeError naming it', async (t) => {
-    for (const name of ['items', 'blocksize', 'timeout'] as const) {
+    for (const name of ['items', 'timeout'] as const) {
       const options: Record<string, unknown> = { ...valid };
       delete options[name];
       refuses(t, () => create(options), TypeError, new RegExp(`^${name} must be a number, got type undefined`), `no ${name}`);
@@ -88,9 +89,16 @@ t.test('SharedCache.create', async (t) => {
     }
   });
 
-  t.test('items × blocksize beyond 16 GiB: RangeError naming both and the limit', async (t) => {
-    refuses(t, () => create({ items: LIMITS.items, blocksize: 2048, timeout: 10 }), RangeError, /items × blocksize needs [\d.]+ GiB; the limit is 16 GiB/, '2^24 × 2048');
-    refuses(t, () => create({ items: 2 ** 16, blocksize: LIMITS.blocksize, timeout: 10 }), RangeError, /items × blocksize .*16 GiB/, '2^16 × 1 MiB');
+  t.test('items and blocks × blocksize beyond 16 GiB: RangeError naming them and the limit', async (t) => {
+    const need = /items and blocks × blocksize need [\d.]+ GiB; the limit is 16 GiB/;
+    refuses(t, () => create({ items: LIMITS.items, blocksize: 2048, blocks: 2 ** 23, timeout: 10 }), RangeError, need, '2^23 × 2048');
+    refuses(t, () => create({ items: 2 ** 16, blocksize: LIMITS.blocksize, blocks: 2 ** 14, timeout: 10 }), RangeError, need, '2^14 × 1 MiB');
+  });
+
+  t.test('blocks too few for one value of maxValueBytes: RangeError', async (t) => {
+    refuses(t, () => create({ items: 8, blocksize: 64, blocks: 2, maxValueBytes: 129, timeout: 10 }), RangeError, /blocks × blocksize \(128\) must hold one value of maxValueBytes \(129\)/, '2 × 64 < 129');
+    refuses(t, () => create({ items: 8, maxValueBytes: LIMITS.maxValueBytes + 1, timeout: 10 }), RangeError, /^maxValueBytes must be/, 'maxValueBytes over 1 MiB');
+    refuses(t, () => create({ items: 8, blocks: 0, timeout: 10 }), RangeError, /^blocks must be/, 'no blocks');
   });
 
   t.test("a misspelt option: TypeError with a 'did you mean' hint", async (t) => {
@@ -101,7 +109,7 @@ t.test('SharedCache.create', async (t) => {
   });
 
   t.test('an unknown option unlike any known one: TypeError listing the known options', async (t) => {
-    refuses(t, () => create({ ...valid, compression: true }), TypeError, /unknown option 'compression'; known options: items, blocksize, timeout, maxKeyLength, backing, path$/, 'compression');
+    refuses(t, () => create({ ...valid, compression: true }), TypeError, /unknown option 'compression'; known options: items, blocksize, blocks, maxValueBytes, memory, timeout, maxKeyLength, backing, path$/, 'compression');
   });
 
   t.test("a backing other than 'memfd' or 'shm': TypeError naming backing", async (t) => {
@@ -254,7 +262,7 @@ t.test('the raw native binding called with garbage throws or returns, and never 
   for (const label of ['create()', 'create(strings)', 'create(items -1)', 'create(items 1.5)', 'create(items NaN)', 'create(items Infinity)', 'create(items 2^32)', 'create(bigint)', 'create(objects)']) {
     threw(label, 'ERR_INVALID_ARG_TYPE');
   }
-  for (const label of ['create(items 0)', 'create(items 2^24+1)', 'create(blocksize 0)', 'create(blocksize 2^20+1)', 'create(maxKeyLength 0)', 'create(maxKeyLength 1025)', 'create(timeout 0)', 'create(beyond 16 GiB)']) {
+  for (const label of ['create(items 0)', 'create(items 2^24+1)', 'create(blocksize 0)', 'create(blocksize 2^20+1)', 'create(blocks 0)', 'create(maxValueBytes > blocks × blocksize)', 'create(maxKeyLength 0)', 'create(maxKeyLength 1025)', 'create(timeout 0)', 'create(beyond 16 GiB)']) {
     threw(label, 'ERR_TLS_SHM_INVALID');
   }
   threw('create(path in a missing directory)', 'ERR_TLS_SHM_NOT_FOUND');

@@ -10,7 +10,7 @@ import { spawnFixture } from './fixtures/harness';
 
 t.test('getInto refuses a slab that was detached after setSlab', async (t) => {
   const native = loadNative();
-  const { cache } = native.create(16, 64, 32, 60);
+  const { cache } = native.create(16, 64, 16, 64, 32, 60);
   t.teardown(() => cache.close());
   const slab = Buffer.alloc(4096);
   cache.setSlab(slab);

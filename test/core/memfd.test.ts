@@ -16,7 +16,7 @@ t.test('a memfd segment is shared through /proc and leaves nothing in /dev/shm',
   // for entries a segment of this process would have (named after its pid).
   const mine = () => fs.readdirSync('/dev/shm').filter((n) => n.startsWith(`tls-shm-cache.${process.pid}.`));
   const native = loadNative();
-  const cache = native.createMemfd(64, 256, 32, 60);
+  const cache = native.createMemfd(64, 256, 64, 256, 32, 60);
   t.teardown(() => cache.close());
   const handle = cache.stats().handle as string;
   t.match(handle, new RegExp(`^memfd:/proc/${process.pid}/fd/\\d+$`));

@@ -63,13 +63,15 @@ t.test('a file-backed cache is shared by two processes that know only its path',
 });
 
 t.test('4 processes hammering overlapping keys never read a torn or foreign value', async (t) => {
-  // Fewer slots than keys, so evictions and slot reuse happen under the readers too.
-  const blocksize = 512;
-  const cache = SharedCache.create({ items: 64, blocksize, timeout: 60 });
+  // Fewer slots than keys, and values of up to 16 32-byte blocks with blocks for
+  // 8 per item, so evictions for slots and for blocks, slot reuse and chains
+  // relinked happen under the readers too.
+  const maxValue = 512;
+  const cache = SharedCache.create({ items: 64, blocksize: 32, blocks: 64 * 8, maxValueBytes: maxValue, timeout: 60 });
   t.teardown(() => cache.close());
   const children: Child[] = [];
   for (let id = 1; id <= 4; id++) {
-    const spec = { handle: cache.handle, id, ops: 25_000, keys: 96, blocksize, seed: id * 7919 };
+    const spec = { handle: cache.handle, id, ops: 25_000, keys: 96, maxValue, seed: id * 7919 };
     children.push(spawnFixture(t, 'hammer.ts', [JSON.stringify(spec)]));
   }
   await Promise.all(children.map((c) => c.next('ready')));
@@ -103,15 +105,17 @@ t.test('4 processes hammering overlapping keys never read a torn or foreign valu
 });
 
 t.test('a writer SIGKILLed 20 times at random moments never stops a reader/writer, and the cache stays usable', async (t) => {
-  const blocksize = 2048;
+  // Values of up to 2 KiB span up to 32 blocks: a writer is killed while
+  // allocating, copying into or freeing chains.
+  const maxValue = 2048;
   const keys = 64;
-  const cache = SharedCache.create({ items: 256, blocksize, timeout: 60 });
+  const cache = SharedCache.create({ items: 256, blocksize: 64, blocks: 256 * 16, maxValueBytes: maxValue, timeout: 60 });
   t.teardown(() => cache.close());
-  const survivor = spawnFixture(t, 'survivor.ts', [JSON.stringify({ handle: cache.handle, id: 1, keys, blocksize, seed: 42 })]);
+  const survivor = spawnFixture(t, 'survivor.ts', [JSON.stringify({ handle: cache.handle, id: 1, keys, maxValue, seed: 42 })]);
   await survivor.next('ready');
 
   const startVictim = (n: number) =>
-    spawnFixture(t, 'writer.ts', [JSON.stringify({ handle: cache.handle, id: 100 + n, keys, blocksize, seed: 1000 + n })]);
+    spawnFixture(t, 'writer.ts', [JSON.stringify({ handle: cache.handle, id: 100 + n, keys, maxValue, seed: 1000 + n })]);
   const kills = 20;
   // Spare writers start while the current one writes; they idle until told to go.
   const spares = [startVictim(0), startVictim(1)];

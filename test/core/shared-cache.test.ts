@@ -92,7 +92,8 @@ t.test('get returns a copy: changing it changes nothing stored', async (t) => {
 });
 
 t.test('values returned by earlier gets stay intact after later gets', async (t) => {
-  const cache = small(t, { items: 256, blocksize: 1024 });
+  // One 1024-byte block per item: all 200 values stay (none is evicted).
+  const cache = small(t, { items: 256, blocksize: 1024, blocks: 256 });
   const values = new Map<string, Buffer>();
   for (let i = 0; i < 200; i++) {
     const v = Buffer.alloc(1 + ((i * 37) % 1024), i & 0xff);
@@ -200,16 +201,16 @@ t.test('a full cache evicts an expired item before a live one', async (t) => {
   t.ok(cache.get(key('newcomer')));
 });
 
-t.test('a value longer than blocksize is refused, counted, and not stored truncated', async (t) => {
-  const cache = small(t, { blocksize: 64 });
+t.test('a value longer than maxValueBytes is refused, counted, and not stored truncated', async (t) => {
+  const cache = small(t, { maxValueBytes: 64 });
   t.equal(cache.set(key('big'), Buffer.alloc(65, 7)), false);
   t.equal(cache.get(key('big')), undefined, 'nothing (not a truncated value) is stored');
   t.equal(cache.stats().tooLarge, 1);
   t.equal(cache.stats().used, 0);
 });
 
-t.test('a value of exactly blocksize bytes is stored whole', async (t) => {
-  const cache = small(t, { blocksize: 64 });
+t.test('a value of exactly maxValueBytes bytes is stored whole', async (t) => {
+  const cache = small(t, { maxValueBytes: 64 });
   const value = Buffer.alloc(64, 7);
   t.equal(cache.set(key('exact'), value), true);
   t.same(cache.get(key('exact')), value);
@@ -217,7 +218,7 @@ t.test('a value of exactly blocksize bytes is stored whole', async (t) => {
 });
 
 t.test('a refused value leaves the earlier value of that key as it was', async (t) => {
-  const cache = small(t, { blocksize: 64 });
+  const cache = small(t, { maxValueBytes: 64 });
   cache.set(key('k'), key('kept'));
   t.equal(cache.set(key('k'), Buffer.alloc(1000)), false);
   t.equal(cache.get(key('k'))!.toString(), 'kept');
@@ -242,7 +243,7 @@ t.test('maxKeyLength defaults to 64 bytes', async (t) => {
 
 t.test('stats reports the geometry, the counters and the attachment', async (t) => {
   const before = Date.now();
-  const cache = small(t, { items: 100, blocksize: 256, timeout: 42, maxKeyLength: 48 });
+  const cache = small(t, { items: 100, blocksize: 256, maxValueBytes: 256, timeout: 42, maxKeyLength: 48 });
   cache.set(key('a'), key('1')); // inserted
   cache.set(key('a'), key('2')); // replaced
   cache.get(key('a')); // hit
@@ -254,6 +255,11 @@ t.test('stats reports the geometry, the counters and the attachment', async (t) 
   t.match(s, {
     items: 100,
     blocksize: 256,
+    blocks: 175, // 100 items × 448 bytes on average, in 256-byte blocks
+    blocksUsed: 0,
+    blocksFree: 175,
+    bytesStored: 0,
+    maxValueBytes: 256,
     maxKeyLength: 48,
     timeout: 42,
     used: 0,
@@ -376,4 +382,79 @@ t.test('transferring one returned value to another thread leaves the other retur
   structuredClone(b.buffer, { transfer: [b.buffer as ArrayBuffer] });
   t.equal(a.toString(), 'value a');
   t.equal(cache.get(key('a'))!.toString(), 'value a', 'later gets still work');
+});
+
+// ---- values that span blocks (issue 10) --------------------------------------------
+
+t.test('with the default configuration every size from 1 byte to 10 KiB is stored; 10 KiB + 1 is refused', async (t) => {
+  const cache = SharedCache.create({ items: 64, timeout: 60 });
+  t.teardown(() => cache.close());
+  const s0 = cache.stats();
+  t.match(s0, { blocksize: 64, maxValueBytes: 10240 }, 'defaults: 64-byte blocks, 10 KiB values');
+  const sizes = [1, 2, 63, 64, 65, 160, 1100, 1600, 4096, 8191, 10239, 10240];
+  for (const n of sizes) {
+    const v = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) v[i] = (i * 7 + n) & 0xff;
+    t.equal(cache.set(key(`s${n}`), v), true, `${n} bytes stored`);
+    t.same(cache.get(key(`s${n}`)), v, `${n} bytes read back whole`);
+  }
+  t.equal(cache.set(key('over'), Buffer.alloc(10241)), false, '10241 bytes refused');
+  t.equal(cache.stats().tooLarge, 1);
+  t.equal(cache.get(key('over')), undefined);
+});
+
+t.test('stats count blocks and bytes as values come and go', async (t) => {
+  const cache = small(t, { items: 16, blocksize: 64, blocks: 100, maxValueBytes: 4096 });
+  cache.set(key('a'), Buffer.alloc(160)); // 3 blocks
+  cache.set(key('b'), Buffer.alloc(1000)); // 16 blocks
+  t.match(cache.stats(), { blocks: 100, blocksUsed: 19, blocksFree: 81, bytesStored: 1160 });
+  cache.set(key('b'), Buffer.alloc(1)); // replaced by a 1-block value
+  t.match(cache.stats(), { blocksUsed: 4, bytesStored: 161 });
+  cache.delete(key('a'));
+  t.match(cache.stats(), { blocksUsed: 1, blocksFree: 99, bytesStored: 1 });
+});
+
+t.test('eviction makes room for a large value; the large value replaces small ones and back', async (t) => {
+  const cache = small(t, { items: 64, blocksize: 64, blocks: 40, maxValueBytes: 2560 });
+  for (let i = 0; i < 13; i++) cache.set(key(`small${i}`), Buffer.alloc(160, i)); // 39 blocks
+  const large = Buffer.alloc(2560, 9); // 40 blocks: everything else must go
+  t.equal(cache.set(key('large'), large), true);
+  t.same(cache.get(key('large')), large);
+  t.equal(cache.stats().evictions, 13);
+  t.equal(cache.set(key('large'), Buffer.from('tiny')), true);
+  t.equal(cache.get(key('large'))!.toString(), 'tiny');
+  t.match(cache.stats(), { blocksUsed: 1, used: 1 });
+});
+
+t.test('a memory budget derives items and blocks that fit in it', async (t) => {
+  const memory = 16 * 1024 * 1024;
+  const cache = SharedCache.create({ memory, timeout: 60 });
+  t.teardown(() => cache.close());
+  const s = cache.stats();
+  t.ok(s.memoryBytes <= memory, `${s.memoryBytes} bytes mapped, at most the budget`);
+  t.ok(s.memoryBytes > memory * 0.97, 'and most of it used');
+  t.equal(s.memoryBytes, segmentBytes(s.items, s.blocksize, s.maxKeyLength, s.blocks), 'segmentBytes agrees');
+  t.ok(s.items > 20000, `${s.items} items in 16 MiB`);
+});
+
+t.test('a mixed population churned at random is never refused (no fragmentation)', async (t) => {
+  const cache = small(t, { items: 256, blocksize: 64, blocks: 256 * 7, maxValueBytes: 10240 });
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  let refused = 0;
+  let wrong = 0;
+  for (let op = 0; op < 100_000; op++) {
+    const k = key(`k${rnd(1000)}`);
+    const r = rnd(100);
+    const n = r < 90 ? 160 : r < 99 ? 1100 + rnd(2900) : 1 + rnd(10240);
+    const v = Buffer.alloc(n, op & 0xff);
+    if (!cache.set(k, v)) refused++;
+    else if (!v.equals(cache.get(k) ?? Buffer.alloc(0))) wrong++;
+  }
+  t.equal(refused, 0, 'no set within the limit was refused');
+  t.equal(wrong, 0, 'every value read back as written');
+  t.equal(cache.stats().errors, 0);
 });

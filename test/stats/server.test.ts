@@ -121,6 +121,11 @@ t.test('GET /stats counts what the cache did: hits, misses, lookups, sets, items
   t.equal(doc.capacity.free, 100 - N);
   t.equal(doc.capacity.items, 100);
   t.equal(doc.capacity.blocksize, 512);
+  // 24 values of 100 bytes and one of 10, one 512-byte block each.
+  t.equal(doc.capacity.blocksUsed, N);
+  t.equal(doc.capacity.blocksFree, doc.capacity.blocks - N);
+  t.equal(doc.capacity.bytesStored, (N - 1) * 100 + 10);
+  t.equal(doc.capacity.maxValueBytes, 10240);
   t.equal(doc.capacity.timeoutSeconds, 60);
   t.equal(doc.capacity.maxKeyLength, 64);
   t.ok(doc.capacity.memoryBytes > 100 * 512, 'memory covers the slots');
@@ -131,7 +136,7 @@ t.test('GET /stats counts what the cache did: hits, misses, lookups, sets, items
 });
 
 t.test('deletes, evictions, expired items, refused values and sweeps are counted', async (t) => {
-  const cache = newCache(t, { items: 4, blocksize: 64 });
+  const cache = newCache(t, { items: 4, blocksize: 64, maxValueBytes: 64 });
   const url = await serve(t, cache);
   cache.set(key('short'), key('v'), 0.05);
   for (let i = 0; i < 4; i++) cache.set(key(`fill${i}`), key('v')); // 5 items into 4 slots
@@ -279,6 +284,10 @@ t.test('GET /metrics is Prometheus text that a real parser reads, with HELP, TYP
   t.equal(value('tls_shm_cache_items'), 10);
   t.equal(value('tls_shm_cache_capacity_items'), 50);
   t.equal(value('tls_shm_cache_blocksize_bytes'), 256);
+  t.equal(value('tls_shm_cache_capacity_blocks'), cache.stats().blocks);
+  t.equal(value('tls_shm_cache_blocks_used'), cache.stats().blocksUsed);
+  t.equal(value('tls_shm_cache_stored_bytes'), cache.stats().bytesStored);
+  t.equal(value('tls_shm_cache_max_value_bytes'), 10240);
   t.equal(value('tls_shm_cache_processes_attached'), 1);
   t.equal(value('tls_shm_cache_ticket_key_generation'), 1);
   t.ok(value('tls_shm_cache_ticket_key_age_seconds')! >= 0);

@@ -65,7 +65,7 @@ t.test('setupSharedCache refuses bad options, naming them', async (t) => {
     [{ stats: { prot: 9090 } }, /did you mean 'port'/, 'ERR_INVALID_ARG_TYPE'],
     [{ stats: { host: '' } }, /stats.host must be a non-empty string/, 'ERR_INVALID_ARG_TYPE'],
     [{ path: 42 }, /path must be a non-empty string/, 'ERR_INVALID_ARG_TYPE'],
-    [{ items: 1 << 24, blocksize: 1 << 20 }, /GiB/, 'ERR_OUT_OF_RANGE'],
+    [{ items: 1 << 24, blocksize: 1 << 20, blocks: 1 << 14 }, /GiB/, 'ERR_OUT_OF_RANGE'],
   ];
   for (const [options, message, code] of bad) {
     t.throws(() => setupSharedCache(options as never), { message, code }, JSON.stringify(options));
@@ -245,32 +245,34 @@ t.test('readSession reads real sessions and never throws on damaged ones', async
   t.pass('truncated and damaged sessions never threw');
 });
 
-t.test('sessions of clients with a certificate carry it: blocksize must make room (README sizing)', async (t) => {
-  const client = makeClientCertificate(cert.dir, 'rsa:2048');
+t.test('sessions of clients with a certificate carry it: stored with the default configuration, refused over maxValueBytes (README sizing)', async (t) => {
+  // RSA-4096: a ~1.6 KB session, 25 blocks of the default 64 bytes.
+  const client = makeClientCertificate(cert.dir, 'rsa:4096');
   const sizes: number[] = [];
   const connect = (port: number, session?: Buffer) =>
     nodeRequest(port, { maxVersion: 'TLSv1.2', key: client.key, cert: client.cert, session });
-  for (const blocksize of [1024, 2048]) {
+  for (const maxValueBytes of [undefined, 1024]) {
     const server = newServer({ secureOptions: constants.SSL_OP_NO_TICKET, requestCert: true, ca: [client.cert] });
     server.on('newSession', (_id, data, cb) => {
       sizes.push(data.length);
       cb();
     });
-    const attachment = attachSharedCache(server, { namespace: `client-cert-${blocksize}`, items: 10, blocksize });
+    const attachment = attachSharedCache(server, { namespace: `client-cert-${maxValueBytes ?? 'default'}`, items: 10, maxValueBytes });
     t.teardown(() => attachment.detach());
     const port = await listen(t, server);
     const made = await connect(port);
     const again = await connect(port, made.session);
     const s = attachment.cache.stats();
-    if (blocksize === 1024) {
-      t.equal(s.tooLarge, 2, `the ${sizes[0]}-byte sessions of both (full) handshakes do not fit 1024-byte slots: refused and counted`);
+    if (maxValueBytes === 1024) {
+      t.equal(s.tooLarge, 2, `the ${sizes[0]}-byte sessions of both (full) handshakes exceed maxValueBytes 1024: refused and counted`);
       t.equal(again.reused, false, 'so it cannot be resumed');
     } else {
       t.equal(s.tooLarge, 0);
-      t.equal(again.reused, true, 'with 2048-byte slots it is stored and resumed');
+      t.equal(again.reused, true, 'with the default configuration it is stored and resumed');
+      t.equal(s.blocksUsed, Math.ceil(sizes[0] / s.blocksize), 'and takes the blocks its size needs, no more');
     }
   }
-  t.ok(sizes[0] > 1024 && sizes[0] < 2048, `an RSA-2048 client certificate makes a ${sizes[0]}-byte session`);
+  t.ok(sizes[0] > 1024 && sizes[0] < 2048, `an RSA-4096 client certificate makes a ${sizes[0]}-byte session`);
 });
 
 t.test('a single process serves its own statistics with the stats option', async (t) => {

@@ -80,13 +80,13 @@ t.test('setupSharedCache() after workers were forked warns; those workers have n
   t.equal(c.messages.filter((m) => m.type === 'attached').length, 1, 'the worker forked after setup attached');
 });
 
-t.test('sessions too large for blocksize: one warning naming a blocksize that fits', async (t) => {
+t.test('sessions too large for maxValueBytes: one warning naming a maxValueBytes that fits', async (t) => {
   const warnings = collectWarnings(t);
   const server = https.createServer({ key: cert.key, cert: cert.cert, secureOptions: constants.SSL_OP_NO_TICKET }, (_req, res) => {
     res.setHeader('connection', 'close');
     res.end('ok\n');
   });
-  const attachment = attachSharedCache(server, { items: 100, blocksize: 64 });
+  const attachment = attachSharedCache(server, { items: 100, maxValueBytes: 64 });
   t.teardown(() => {
     attachment.detach();
     server.close();
@@ -98,9 +98,9 @@ t.test('sessions too large for blocksize: one warning naming a blocksize that fi
   t.equal(attachment.cache.stats().tooLarge, 3, 'every session was refused and counted');
   const tooLarge = warnings.filter((w) => w.code === 'TLS_SHM_SESSION_TOO_LARGE');
   t.equal(tooLarge.length, 1, 'said once');
-  const match = /session of (\d+) bytes does not fit in blocksize 64.*blocksize: (\d+) would fit/.exec(tooLarge[0]?.message ?? '');
+  const match = /session of (\d+) bytes does not fit in maxValueBytes 64.*maxValueBytes: (\d+) would fit/.exec(tooLarge[0]?.message ?? '');
   t.ok(match, tooLarge[0]?.message);
-  t.ok(Number(match?.[2]) >= Number(match?.[1]), 'the blocksize named holds the session');
+  t.ok(Number(match?.[2]) >= Number(match?.[1]), 'the maxValueBytes named holds the session');
 });
 
 t.test('a server that is not a TLS server: the error says what it got and what to pass', async (t) => {
