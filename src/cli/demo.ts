@@ -221,7 +221,7 @@ async function runPrimary(options: DemoOptions): Promise<number> {
     const shown = options.host === '127.0.0.1' || options.host === '::1' ? 'localhost' : options.host;
     const connect = options.host.includes(':') ? `[${options.host}]:${port}` : `${options.host}:${port}`;
     say(`tls-shm-cache demo: ${options.workers} workers share one TLS session cache and ticket key`);
-    say(`  segment  ${setup.cache.handle}  (${setup.stats().items} sessions of up to ${setup.stats().blocksize} bytes; removed on exit)`);
+    say(`  segment  ${setup.cache.handle}  (${setup.stats().items} sessions of up to ${setup.stats().maxValueBytes} bytes; gone with the last process)`);
     say(`  URL      https://${shown}:${port}/   (self-signed certificate: curl -k, or accept it in the browser)`);
     say('  verify   session IDs through the shared cache (TLS 1.2, no tickets), expect 1 New and 5 Reused:');
     say(`           openssl s_client -connect ${connect} -reconnect -no_ticket -tls1_2 </dev/null 2>/dev/null | grep -E '^(New|Reused),'`);
