@@ -8,18 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { nodeRequest, run } from '../tls/fixtures/clients';
-import { childEnv, waitUntil } from '../tls/fixtures/harness';
+import { alive, childEnv, waitUntil } from '../tls/fixtures/harness';
 
 const ENTRY = path.join(__dirname, 'fixtures', 'demo-entry.ts');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 t.test('bad arguments exit with status 2 and the usage', async (t) => {
   const result = await run(process.execPath, [...process.execArgv, ENTRY, '--workers', 'many']);

@@ -7,20 +7,11 @@ import fs from 'node:fs';
 import tls from 'node:tls';
 import t from 'tap';
 import { makeTestCertificate } from '../tls/fixtures/certificate';
-import { waitUntil } from '../tls/fixtures/harness';
+import { alive, waitUntil } from '../tls/fixtures/harness';
 import { info, startRunner } from './fixtures/harness';
 
 const cert = makeTestCertificate();
 t.teardown(cert.cleanup);
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Starts GET /slow/<ms>; resolves `sent` once the request is on the wire after the handshake, `done` with what came back. */
 function slowRequest(port: number, ms: number) {

@@ -5,20 +5,11 @@
  */
 import t from 'tap';
 import { makeTestCertificate } from '../tls/fixtures/certificate';
-import { waitUntil } from '../tls/fixtures/harness';
+import { alive, waitUntil } from '../tls/fixtures/harness';
 import { info, startRunner } from './fixtures/harness';
 
 const cert = makeTestCertificate();
 t.teardown(cert.cleanup);
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 t.test('a worker whose init() always throws stops the runner with ERR_TLS_SHM_CRASH_LOOP', async (t) => {
   const error = await startRunner(t, cert, { initThrows: true, options: { workers: 1, crashLimit: 3, respawnDelay: 20 } }).then(

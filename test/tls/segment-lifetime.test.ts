@@ -8,19 +8,10 @@ import fs from 'node:fs';
 import t from 'tap';
 import { makeTestCertificate } from './fixtures/certificate';
 import { nodeRequest } from './fixtures/clients';
-import { TestCluster, waitUntil } from './fixtures/harness';
+import { alive, TestCluster, waitUntil } from './fixtures/harness';
 
 const cert = makeTestCertificate();
 t.teardown(cert.cleanup);
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 t.test('SIGKILL of the primary and every worker leaves nothing in /dev/shm', async (t) => {
   const cluster = await TestCluster.start(t, cert, { setup: {}, workers: 2, servers: [{}] });
