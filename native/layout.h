@@ -7,23 +7,31 @@
 //   Stripe[kStripes]  per-process counters; a stripe keeps its counts when its
 //                     owner leaves and the next owner adds on top; stripe 0 is
 //                     shared by processes that found no free stripe
-//   uint32 buckets[]  hash index: slot number + 1 of each chain head, 0 = empty
-//   SlotMeta[items]   per-slot metadata followed by the key bytes
+//   uint32 buckets[items]  hash index: slot number + 1 of each chain head,
+//                     0 = empty; one bucket per slot, chosen from the hash
+//                     by multiply-shift (no power of two to round up to)
+//   SlotMeta[items]   32 bytes of metadata per slot, nothing else
 //   uint32 links[blocks]  next block + 1 of each block (its chain or the
 //                     free list), 0 = end
-//   blocks[blocks]    value blocks of `blocksize` bytes (the granule)
+//   blocks[blocks]    blocks of `blocksize` bytes (the granule) holding each
+//                     item's key followed by its value
 //
-// Values span blocks (HAProxy shctx style): a slot holds its key and the first
-// block + 1 of a chain of ceil(value_length / blocksize) blocks, linked through
-// links[] (kept apart from the blocks so that a block is all payload). Free
+// Items span blocks (HAProxy shctx style): a slot holds the first block + 1 of
+// a chain of ceil((key_length + value_length) / blocksize) blocks, linked
+// through links[] (kept apart from the blocks so that a block is all payload),
+// that holds the key then the value. Keeping the key in the chain rather than
+// in a key area of max_key_length bytes per slot makes memory follow the real
+// sizes: a 160-byte session under a 32-byte key is 192 bytes of blocks and
+// 36 bytes of slot and bucket (about 4,400 per MiB, layout included). Free
 // blocks are one list through the same links (Header::block_free_head), so any
 // `n` free blocks will do: there is no fragmentation, and a set refused for
 // room is impossible once eviction has freed enough blocks. A set that needs
 // more blocks than are free evicts (closest to expiry in a sample, as for
 // slots) until enough are free; `blocks * blocksize >= max_value_bytes` is a
-// geometry rule, so evicting everything always makes room.
+// geometry rule (with the key: `max_key_length + max_value_bytes`), so evicting
+// everything always makes room.
 // Allocator rules under the seqlock:
-// - A writer pops the blocks it needs from the free list, copies the value in
+// - A writer pops the blocks it needs from the free list, copies key and value in
 //   and links the chain while the slot is odd, and stores first_block before
 //   the slot goes even: a reader that sees the slot even sees the whole chain.
 // - Only links of free blocks (or of a slot's chain after that slot went odd
@@ -90,8 +98,10 @@ constexpr char kMagic[8] = {'T', 'L', 'S', 'S', 'H', 'M', 'C', '\0'};
 // Bump whenever any struct below or the meaning of a field changes.
 // 2: the ticket key became a ring; 3: the outbox at the end; 4: lock ABI,
 // lock progress counters, counts never move between stripes; 5: values span
-// chained blocks (blocks, max_value_bytes, links[], the block free list).
-constexpr uint32_t kLayoutVersion = 5;
+// chained blocks (blocks, max_value_bytes, links[], the block free list);
+// 6: keys move from the slot into the chain, 32-byte SlotMeta with a 32-bit
+// hash, one bucket per slot, a 4096-record outbox.
+constexpr uint32_t kLayoutVersion = 6;
 
 constexpr uint32_t kStripes = 128;     // process slots for counters
 constexpr uint32_t kCounters = 48;     // u64 counters per stripe
@@ -172,8 +182,8 @@ struct alignas(kCacheLine) Header {
   uint32_t max_value_bytes;  // longest value accepted
   uint32_t max_key_length;   // maximum key length in bytes
   uint32_t default_ttl_s;    // expiry used when set() is given none
-  uint32_t bucket_count;     // power of two >= items
-  uint32_t meta_stride;      // bytes per SlotMeta including its key area
+  uint32_t bucket_count;     // hash buckets (= items)
+  uint32_t meta_stride;      // bytes per slot (sizeof(SlotMeta))
   uint32_t block_stride;     // bytes per value block (blocksize rounded up to 8)
   uint32_t creator_pid;      // process that created the segment
   uint64_t stripes_offset;   // byte offsets of the areas, from the segment start
@@ -194,7 +204,7 @@ struct alignas(kCacheLine) Header {
   uint32_t init_done;        // 1 once the creator finished initialising
   uint32_t block_free_head;  // first free block + 1, 0 = none free
   uint32_t blocks_free;      // blocks on the free list
-  uint64_t bytes_stored;     // sum of value_length over used slots
+  uint64_t bytes_stored;     // sum of value_length over used slots (keys not counted)
   // Bumped by every acquisition of write_lock: a waiter that sees it move
   // knows the lock is contended (it changes hands), not held by one process.
   uint64_t lock_acquisitions;
@@ -221,16 +231,15 @@ struct alignas(kCacheLine) Header {
 struct SlotMeta {
   uint32_t seq;            // seqlock: odd while key/value/expiry change
   uint32_t next;           // next slot + 1 in the bucket chain or free list
-  uint64_t hash;           // keyed hash of the key
+  uint32_t hash;           // keyed hash of the key (SipHash-1-3, high 32 bits):
+                           // picks the bucket and screens key comparisons
+  uint32_t value_length;   // bytes of the value, after the key in the chain
   uint64_t expires_at_ms;  // wall clock expiry; 0 while the slot is free
-  uint32_t value_length;   // bytes of the value, in ceil(/blocksize) blocks
-  uint16_t key_length;     // bytes used in key[]
+  uint32_t first_block;    // first block + 1 of the chain (key, then value), 0 = none
+  uint16_t key_length;     // bytes of the key, at the start of the chain
   uint16_t state;          // kSlotFree or kSlotUsed
-  uint32_t first_block;    // first block + 1 of the value's chain, 0 = none
-  uint32_t reserved;
-  // uint8_t key[max_key_length] follows, padded to a multiple of 8
 };
-static_assert(sizeof(SlotMeta) == 40, "key area starts 8-aligned");
+static_assert(sizeof(SlotMeta) == 32, "two slots a cache line");
 
 constexpr uint16_t kSlotFree = 0;
 constexpr uint16_t kSlotUsed = 1;

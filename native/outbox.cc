@@ -1,6 +1,7 @@
 #include "outbox.h"
 
 #include "atomics.h"
+#include "chain.h"
 #include "segment.h"
 
 namespace tlsshm {
@@ -20,8 +21,11 @@ bool CopySlot(const Segment& segment, uint32_t index, uint32_t seq, uint64_t now
   const Geometry& g = segment.geometry();
   uint8_t* base = segment.base();
   const SlotMeta* m = reinterpret_cast<const SlotMeta*>(base + l.meta_offset + uint64_t(index) * l.meta_stride);
-  const uint8_t* key = reinterpret_cast<const uint8_t*>(m) + sizeof(SlotMeta);
-  const uint32_t* links = reinterpret_cast<const uint32_t*>(base + l.links_offset);
+  ChainArea chain;
+  chain.blocks = base + l.blocks_offset;
+  chain.links = reinterpret_cast<uint32_t*>(base + l.links_offset);
+  chain.block_stride = l.block_stride;
+  chain.count = g.blocks;
   if (LoadAcquire(m->seq) != seq || LoadRelaxed(m->state) != kSlotUsed) return false;
   const uint16_t key_length = LoadRelaxed(m->key_length);
   const uint32_t value_length = LoadRelaxed(m->value_length);
@@ -29,18 +33,10 @@ bool CopySlot(const Segment& segment, uint32_t index, uint32_t seq, uint64_t now
   if (key_length == 0 || key_length > g.max_key_length || value_length > g.max_value_bytes) return false;
   out->key.resize(key_length);
   out->value.resize(value_length);
-  CopyOut(out->key.data(), key, key_length);
-  // The value's chain of blocks (layout.h): exactly the blocks its length
-  // announces, each link range-checked; the seq check below discards a copy
-  // of a slot that changed meanwhile.
-  uint32_t b = LoadRelaxed(m->first_block);
-  uint32_t copied = 0;
-  while (copied < value_length) {
-    if (b == 0 || b > g.blocks) return false;
-    const uint32_t chunk = value_length - copied < g.blocksize ? value_length - copied : g.blocksize;
-    CopyOut(out->value.data() + copied, base + l.blocks_offset + uint64_t(b - 1) * l.block_stride, chunk);
-    copied += chunk;
-    if (copied < value_length) b = LoadRelaxed(links[b - 1]);
+  // The item's chain of blocks (chain.h); the seq check below discards a
+  // copy of a slot that changed meanwhile.
+  if (!chain.Copy(LoadRelaxed(m->first_block), out->key.data(), key_length, out->value.data(), value_length)) {
+    return false;
   }
   FenceAcquire();
   if (LoadRelaxed(m->seq) != seq) return false;

@@ -1,5 +1,6 @@
 #include "segment.h"
 
+#include "chain.h"
 #include "outbox.h"
 
 #include <dirent.h>
@@ -196,13 +197,16 @@ bool ValidateGeometry(const Geometry& g, Error* error) {
                   kMaxBlocksize, g.blocksize);
   } else if (g.blocks < 1 || g.blocks > kMaxBlocks) {
     std::snprintf(msg, sizeof msg, "blocks must be 1..%u, got %u", kMaxBlocks, g.blocks);
-  } else if (g.max_value_bytes < 1 || g.max_value_bytes > kMaxValueBytes ||
-             g.max_value_bytes > uint64_t(g.blocks) * g.blocksize) {
-    std::snprintf(msg, sizeof msg, "maxValueBytes must be 1..%u and at most blocks x blocksize, got %u",
-                  kMaxValueBytes, g.max_value_bytes);
+  } else if (g.max_value_bytes < 1 || g.max_value_bytes > kMaxValueBytes) {
+    std::snprintf(msg, sizeof msg, "maxValueBytes must be 1..%u, got %u", kMaxValueBytes, g.max_value_bytes);
   } else if (g.max_key_length < 1 || g.max_key_length > kMaxKeyLength) {
     std::snprintf(msg, sizeof msg, "maxKeyLength must be 1..%u, got %u", kMaxKeyLength,
                   g.max_key_length);
+  } else if (KeySpan(g.max_key_length) + g.max_value_bytes > uint64_t(g.blocks) * AlignUp(g.blocksize, 8)) {
+    // The largest item must fit in all the blocks, so that evicting
+    // everything always makes room (layout.h).
+    std::snprintf(msg, sizeof msg, "blocks x blocksize must hold one item of maxKeyLength + maxValueBytes (%u + %u)",
+                  g.max_key_length, g.max_value_bytes);
   } else if (g.default_ttl_s < 1 || g.default_ttl_s > kMaxDefaultTtlS) {
     // The binding passes TTLs as 32-bit milliseconds: a larger default would
     // open, then make every set() without a TTL fail.
@@ -220,10 +224,9 @@ bool ValidateGeometry(const Geometry& g, Error* error) {
 
 Layout ComputeLayout(const Geometry& g) {
   Layout l;
-  uint32_t buckets = 2;
-  while (buckets < g.items) buckets <<= 1;
+  const uint32_t buckets = g.items;  // Table::BucketOf maps a hash onto any count
   l.bucket_count = buckets;
-  l.meta_stride = uint32_t(AlignUp(sizeof(SlotMeta) + g.max_key_length, 8));
+  l.meta_stride = uint32_t(sizeof(SlotMeta));
   l.block_stride = uint32_t(AlignUp(g.blocksize, 8));
   l.stripes_offset = AlignUp(sizeof(Header), kCacheLine);
   l.buckets_offset = l.stripes_offset + uint64_t(kStripes) * sizeof(Stripe);

@@ -6,6 +6,7 @@
 #include "siphash.h"
 #include "testhook.h"
 
+#include <cstring>
 #include <vector>
 
 namespace tlsshm {
@@ -20,8 +21,10 @@ Table::Table(const Segment& segment, uint64_t* counters) {
   hash_key_[1] = segment.hash_key()[1];
   buckets_ = reinterpret_cast<uint32_t*>(segment.base() + l.buckets_offset);
   meta_ = segment.base() + l.meta_offset;
-  blocks_ = segment.base() + l.blocks_offset;
-  links_ = reinterpret_cast<uint32_t*>(segment.base() + l.links_offset);
+  chain_.blocks = segment.base() + l.blocks_offset;
+  chain_.links = reinterpret_cast<uint32_t*>(segment.base() + l.links_offset);
+  chain_.block_stride = l.block_stride;
+  chain_.count = g.blocks;
   blocks_count_ = g.blocks;
   max_value_bytes_ = g.max_value_bytes;
   counters_ = counters != nullptr ? counters : segment.stripes()[0].counters;
@@ -30,12 +33,27 @@ Table::Table(const Segment& segment, uint64_t* counters) {
   max_key_length_ = g.max_key_length;
   bucket_count_ = l.bucket_count;
   meta_stride_ = l.meta_stride;
-  block_stride_ = l.block_stride;
   outbox_ = Outbox(segment.base() + l.total_bytes - kOutboxBytes);
 }
 
-uint64_t Table::Hash(const uint8_t* key, size_t key_length) const {
-  return SipHash13(hash_key_, key, key_length);
+uint32_t Table::HashOf(const uint8_t* key, size_t key_length) const {
+  return uint32_t(SipHash13(hash_key_, key, key_length) >> 32);
+}
+
+uint32_t Table::KeyOf(uint32_t index, uint8_t* out) const {
+  const SlotMeta* m = Meta(index);
+  const uint32_t key_length = LoadRelaxed(m->key_length);
+  if (key_length > max_key_length_ || !chain_.Copy(LoadRelaxed(m->first_block), out, key_length, nullptr, 0)) {
+    return 0;
+  }
+  return key_length;
+}
+
+bool Table::KeyEquals(const SlotMeta* m, const uint8_t* key, size_t key_length) const {
+  uint8_t stored[kMaxKeyLength];
+  if (m->key_length != key_length || key_length > max_key_length_) return false;
+  return chain_.Copy(m->first_block, stored, uint32_t(key_length), nullptr, 0) &&
+         std::memcmp(stored, key, key_length) == 0;
 }
 
 void Table::Count(Counter c, uint64_t n) const { AddRelaxed(counters_[c], n); }
@@ -48,7 +66,7 @@ void Table::FormatSlots() {
   }
   header_->free_head = items_ > 0 ? 1 : 0;
   header_->used = 0;
-  for (uint32_t b = 0; b < blocks_count_; ++b) links_[b] = b + 1 < blocks_count_ ? b + 2 : 0;
+  for (uint32_t b = 0; b < blocks_count_; ++b) chain_.links[b] = b + 1 < blocks_count_ ? b + 2 : 0;
   header_->block_free_head = blocks_count_ > 0 ? 1 : 0;
   header_->blocks_free = blocks_count_;
   header_->bytes_stored = 0;
@@ -61,12 +79,12 @@ uint32_t Table::AllocateChain(uint32_t n) {
   uint32_t tail = first;
   for (uint32_t k = 1; k < n; ++k) {
     if (tail == 0 || tail > blocks_count_) return 0;  // corrupt list: refuse, recovery fixes it
-    tail = LoadRelaxed(links_[tail - 1]);
+    tail = LoadRelaxed(chain_.links[tail - 1]);
   }
   if (tail == 0 || tail > blocks_count_) return 0;
   TLSSHM_TEST_HOOK("alloc.pop");
-  StoreRelaxed(header_->block_free_head, LoadRelaxed(links_[tail - 1]));
-  StoreRelaxed(links_[tail - 1], 0u);
+  StoreRelaxed(header_->block_free_head, LoadRelaxed(chain_.links[tail - 1]));
+  StoreRelaxed(chain_.links[tail - 1], 0u);
   StoreRelaxed(header_->blocks_free, LoadRelaxed(header_->blocks_free) - n);
   return first;
 }
@@ -75,12 +93,12 @@ void Table::FreeChain(uint32_t first, uint32_t n) {
   if (n == 0 || first == 0 || first > blocks_count_) return;
   uint32_t tail = first;
   for (uint32_t k = 1; k < n; ++k) {
-    const uint32_t next = LoadRelaxed(links_[tail - 1]);
+    const uint32_t next = LoadRelaxed(chain_.links[tail - 1]);
     if (next == 0 || next > blocks_count_) return;  // corrupt: leave it to recovery
     tail = next;
   }
   TLSSHM_TEST_HOOK("free.push");
-  StoreRelaxed(links_[tail - 1], LoadRelaxed(header_->block_free_head));
+  StoreRelaxed(chain_.links[tail - 1], LoadRelaxed(header_->block_free_head));
   StoreRelaxed(header_->block_free_head, first);
   StoreRelaxed(header_->blocks_free, LoadRelaxed(header_->blocks_free) + n);
 }
@@ -99,11 +117,9 @@ void Table::Rebuild() {
   // Which blocks kept slots own; every other block goes back on the free list.
   std::vector<uint8_t> owned(blocks_count_, 0);
   auto claim_chain = [&](SlotMeta* m) {
-    const uint32_t length = LoadRelaxed(m->value_length);
-    if (length > max_value_bytes_) return false;
-    const uint32_t n = BlocksFor(length);
+    if (LoadRelaxed(m->value_length) > max_value_bytes_) return false;
+    const uint32_t n = BlocksOf(m);  // >= 1: keys are not empty
     uint32_t b = LoadRelaxed(m->first_block);
-    if (n == 0) return b == 0;
     std::vector<uint32_t> chain;
     chain.reserve(n);
     for (uint32_t k = 0; k < n; ++k) {
@@ -113,7 +129,7 @@ void Table::Rebuild() {
       }
       owned[b - 1] = 1;
       chain.push_back(b);
-      if (k + 1 < n) b = LoadRelaxed(links_[b - 1]);
+      if (k + 1 < n) b = LoadRelaxed(chain_.links[b - 1]);
     }
     return true;
   };
@@ -129,9 +145,12 @@ void Table::Rebuild() {
     bool keep = (seq & 1) == 0 && state == kSlotUsed && key_length >= 1 &&
                 key_length <= max_key_length_ && LoadRelaxed(m->expires_at_ms) != 0 && claim_chain(m);
     if (keep) {
-      // The stored hash may predate a crash; recompute it from the key.
-      // Only `hash` and `next` change, both re-checked by readers under seq.
-      const uint64_t hash = Hash(Key(i), key_length);
+      // The stored hash may predate a crash; recompute it from the key (in
+      // the chain just claimed whole). Only `hash` and `next` change, both
+      // re-checked by readers under seq.
+      uint8_t key[kMaxKeyLength];
+      chain_.Copy(LoadRelaxed(m->first_block), key, key_length, nullptr, 0);
+      const uint32_t hash = HashOf(key, key_length);
       const uint32_t odd = seq | 1;
       StoreRelaxed(m->seq, odd);
       FenceRelease();
@@ -173,7 +192,7 @@ void Table::Rebuild() {
   for (uint32_t b = blocks_count_; b-- > 0;) {
     if ((b + 1) % kProgressEvery == 0) AddRelaxed(header_->lock_progress, uint64_t{1});
     if (owned[b] != 0) continue;
-    StoreRelaxed(links_[b], block_head);
+    StoreRelaxed(chain_.links[b], block_head);
     block_head = b + 1;
     ++blocks_free;
   }
@@ -235,7 +254,8 @@ GetResult Table::Get(const uint8_t* key, size_t key_length, uint8_t* out, uint32
     Count(kMisses);
     return GetResult::kMiss;
   }
-  const uint64_t hash = Hash(key, key_length);
+  const uint32_t hash = HashOf(key, key_length);
+  uint8_t stored_key[kMaxKeyLength];
   for (uint32_t attempt = 0; attempt < kReadAttempts; ++attempt) {
     uint32_t link = LoadAcquire(*Bucket(hash));
     bool changed = false;
@@ -255,42 +275,30 @@ GetResult Table::Get(const uint8_t* key, size_t key_length, uint8_t* out, uint32
         changed = true;  // being written, or freed under us
         break;
       }
-      if (LoadRelaxed(m->hash) == hash && LoadRelaxed(m->key_length) == key_length &&
-          EqualsShared(Key(i), key, key_length)) {
+      if (LoadRelaxed(m->hash) == hash && LoadRelaxed(m->key_length) == key_length) {
         const uint32_t length = LoadRelaxed(m->value_length);
         const uint64_t expires = LoadRelaxed(m->expires_at_ms);
-        if (length > max_value_bytes_) {
-          changed = true;
-          break;
-        }
-        // Follow the chain for exactly the blocks the length announces; a
-        // link out of range means the slot changed (the seq check says so).
-        uint32_t b = LoadRelaxed(m->first_block);
-        uint32_t copied = 0;
-        while (copied < length) {
-          if (b == 0 || b > blocks_count_) break;
-          const uint32_t chunk = length - copied < blocksize_ ? length - copied : blocksize_;
-          CopyOut(out + copied, Block(b - 1), chunk);
-          copied += chunk;
-          if (copied < length) b = LoadRelaxed(links_[b - 1]);
-        }
+        // Copy key and value out of the chain, following exactly the blocks
+        // the lengths announce; a link out of range means the slot changed
+        // (the seq check says so). The key is compared on the copy: the
+        // 32-bit hash screens, it does not decide.
+        const bool whole = length <= max_value_bytes_ &&
+                           chain_.Copy(LoadRelaxed(m->first_block), stored_key, uint32_t(key_length), out, length);
         FenceAcquire();
-        if (copied != length) {
+        if (!whole || LoadRelaxed(m->seq) != seq) {
           changed = true;
           break;
         }
-        if (LoadRelaxed(m->seq) != seq) {
-          changed = true;
-          break;
+        if (std::memcmp(stored_key, key, key_length) == 0) {
+          if (expires <= now_ms) {
+            Count(kExpired);
+            Count(kMisses);
+            return GetResult::kExpired;
+          }
+          *value_length = length;
+          Count(kHits);
+          return GetResult::kHit;
         }
-        if (expires <= now_ms) {
-          Count(kExpired);
-          Count(kMisses);
-          return GetResult::kExpired;
-        }
-        *value_length = length;
-        Count(kHits);
-        return GetResult::kHit;
       }
       const uint32_t next = LoadAcquire(m->next);
       FenceAcquire();
@@ -307,14 +315,11 @@ GetResult Table::Get(const uint8_t* key, size_t key_length, uint8_t* out, uint32
   return GetResult::kMiss;
 }
 
-uint32_t Table::Find(uint64_t hash, const uint8_t* key, size_t key_length) const {
+uint32_t Table::Find(uint32_t hash, const uint8_t* key, size_t key_length) const {
   uint32_t link = LoadRelaxed(*Bucket(hash));
   for (uint32_t steps = 0; link != 0 && link <= items_ && steps < items_; ++steps) {
     SlotMeta* m = Meta(link - 1);
-    if (m->hash == hash && m->key_length == key_length &&
-        EqualsShared(Key(link - 1), key, key_length)) {
-      return link;
-    }
+    if (m->hash == hash && KeyEquals(m, key, key_length)) return link;
     link = LoadRelaxed(m->next);
   }
   return 0;
@@ -340,6 +345,7 @@ void Table::Free(uint32_t index) {
   StoreRelaxed(m->seq, seq);
   FenceRelease();
   const uint32_t length = m->value_length;
+  const uint32_t blocks = BlocksOf(m);
   const uint32_t first = m->first_block;
   StoreRelaxed(m->state, kSlotFree);
   StoreRelaxed(m->expires_at_ms, uint64_t{0});
@@ -353,7 +359,7 @@ void Table::Free(uint32_t index) {
   StoreRelaxed(header_->bytes_stored, header_->bytes_stored - length);
   // The slot went odd (and even again, free) before its blocks are reused:
   // a reader still copying them fails its seq check.
-  FreeChain(first, BlocksFor(length));
+  FreeChain(first, blocks);
 }
 
 uint32_t Table::Evict(uint64_t now_ms) {
@@ -386,17 +392,17 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
     Count(kTooLarge);
     return SetResult::kTooLarge;
   }
-  const uint64_t hash = Hash(key, key_length);
+  const uint32_t hash = HashOf(key, key_length);
   if (!Lock()) return SetResult::kLockFailed;
   uint32_t link = Find(hash, key, key_length);
   const bool replacing = link != 0;
   if (replacing) {
-    // The old value goes first (readers miss meanwhile, never see a mix), so
+    // The old item goes first (readers miss meanwhile, never see a mix), so
     // its blocks count towards the new one.
     Unchain(link - 1);
     Free(link - 1);
   }
-  const uint32_t need = BlocksFor(value_length);
+  const uint32_t need = chain_.BlocksFor(key_length, value_length);  // >= 1
   // Make room rather than refuse a session: evict until a slot and enough
   // blocks are free. Each eviction frees a slot or finds none in its sample;
   // 2 * items + kEvictionSample rounds visit every slot at least once.
@@ -407,9 +413,9 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
     Evict(now_ms);
   }
   link = header_->free_head;
-  const uint32_t first = need == 0 ? 0 : AllocateChain(need);
-  if (link == 0 || link > items_ || (need != 0 && first == 0)) {
-    // Only a corrupt free list gets here (blocks * blocksize >= max value).
+  const uint32_t first = AllocateChain(need);
+  if (link == 0 || link > items_ || first == 0) {
+    // Only a corrupt free list gets here (the geometry holds the largest item).
     Unlock();
     Count(kErrors);
     return SetResult::kLockFailed;
@@ -424,17 +430,8 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
   TLSSHM_TEST_HOOK("set.odd");
   StoreRelaxed(m->hash, hash);
   StoreRelaxed(m->key_length, uint16_t(key_length));
-  CopyIn(Key(i), key, key_length);
   StoreRelaxed(m->value_length, uint32_t(value_length));
-  {
-    uint32_t b = first;
-    for (size_t copied = 0; copied < value_length; copied += blocksize_) {
-      const size_t chunk = value_length - copied < blocksize_ ? value_length - copied : blocksize_;
-      CopyIn(Block(b - 1), value + copied, chunk);
-      TLSSHM_TEST_HOOK("set.block");
-      b = LoadRelaxed(links_[b - 1]);
-    }
-  }
+  chain_.Fill(first, key, uint32_t(key_length), value, uint32_t(value_length));
   StoreRelaxed(m->first_block, first);
   StoreRelaxed(m->expires_at_ms, expires_at_ms);
   StoreRelaxed(m->state, kSlotUsed);
@@ -451,7 +448,7 @@ SetResult Table::Set(const uint8_t* key, size_t key_length, const uint8_t* value
 
 bool Table::Delete(const uint8_t* key, size_t key_length) {
   if (key_length == 0 || key_length > max_key_length_) return false;
-  const uint64_t hash = Hash(key, key_length);
+  const uint32_t hash = HashOf(key, key_length);
   if (!Lock()) return false;
   uint32_t link = Find(hash, key, key_length);
   if (link != 0) {

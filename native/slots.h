@@ -1,6 +1,7 @@
 // The table: a hash index over fixed-size slots with expiry (the uWSGI cache
-// design) whose values span chains of fixed-size blocks (HAProxy shctx; see
-// layout.h for the allocator's rules), living in one Segment.
+// design) whose items (key, then value) span chains of fixed-size blocks
+// (HAProxy shctx; see layout.h for the allocator's rules), living in one
+// Segment.
 //
 // - Lookup is lock-free (see layout.h for the seqlock protocol): it copies the
 //   value out and confirms the slot did not change meanwhile, retrying a
@@ -13,7 +14,7 @@
 //   list, which would make every read a write.
 // - Every loop over a chain is bounded, so a corrupt or changing chain ends the
 //   walk instead of spinning: a lock-free lookup walks at most kMaxChainSteps
-//   links per attempt (chains average under one link: buckets >= items, keyed
+//   links per attempt (chains average one link: a bucket per slot, keyed
 //   hash), writers at most `items`.
 // - Writes on the handshake path wait for the lock at most kLockTimeoutMs.
 //   After a wait during which one process held the lock throughout (stopped
@@ -28,6 +29,7 @@
 #include <cstdint>
 
 #include "atomics.h"
+#include "chain.h"
 #include "layout.h"
 #include "lock.h"
 #include "outbox.h"
@@ -86,25 +88,30 @@ class Table {
   uint32_t blocks_free() const { return LoadRelaxed(header_->blocks_free); }
   uint64_t bytes_stored() const { return LoadRelaxed(header_->bytes_stored); }
 
+  // The stored hash of a key and the bucket it selects (for tests and tools).
+  uint32_t HashOf(const uint8_t* key, size_t key_length) const;
+  uint32_t BucketOf(uint32_t hash) const { return uint32_t((uint64_t(hash) * bucket_count_) >> 32); }
+  // Copies the key of used slot `index` into `out` (room for max_key_length
+  // bytes) and returns its length; under the write lock or with no writer.
+  uint32_t KeyOf(uint32_t index, uint8_t* out) const;
+
  private:
   SlotMeta* Meta(uint32_t index) const {
     return reinterpret_cast<SlotMeta*>(meta_ + uint64_t(index) * meta_stride_);
   }
-  uint8_t* Key(uint32_t index) const { return meta_ + uint64_t(index) * meta_stride_ + sizeof(SlotMeta); }
-  uint8_t* Block(uint32_t index) const { return blocks_ + uint64_t(index) * block_stride_; }
-  uint32_t BlocksFor(uint64_t value_length) const {
-    return uint32_t((value_length + blocksize_ - 1) / blocksize_);
+  uint32_t BlocksOf(const SlotMeta* m) const {
+    return chain_.BlocksFor(LoadRelaxed(m->key_length), LoadRelaxed(m->value_length));
   }
   // Under the write lock: takes `n` blocks off the free list as a chain and
   // returns its first block + 1 (0 for n == 0, or if fewer are free); gives a
   // slot's chain back.
   uint32_t AllocateChain(uint32_t n);
   void FreeChain(uint32_t first, uint32_t n);
-  uint64_t Hash(const uint8_t* key, size_t key_length) const;
-  uint32_t* Bucket(uint64_t hash) const { return buckets_ + (hash & (bucket_count_ - 1)); }
+  uint32_t* Bucket(uint32_t hash) const { return buckets_ + BucketOf(hash); }
 
   // Under the write lock:
-  uint32_t Find(uint64_t hash, const uint8_t* key, size_t key_length) const;  // slot + 1 or 0
+  bool KeyEquals(const SlotMeta* m, const uint8_t* key, size_t key_length) const;
+  uint32_t Find(uint32_t hash, const uint8_t* key, size_t key_length) const;  // slot + 1 or 0
   void Unchain(uint32_t index);
   void Free(uint32_t index);
   uint32_t Evict(uint64_t now_ms);  // returns a free slot + 1, or 0
@@ -118,8 +125,7 @@ class Table {
   uint32_t last_wait_busy_ = 0;
   uint32_t* buckets_;
   uint8_t* meta_;
-  uint8_t* blocks_;
-  uint32_t* links_;
+  ChainArea chain_;  // the blocks and their links
   uint64_t* counters_;
   uint32_t blocks_count_;
   uint32_t max_value_bytes_;
@@ -128,7 +134,6 @@ class Table {
   uint32_t max_key_length_;
   uint32_t bucket_count_;
   uint32_t meta_stride_;
-  uint32_t block_stride_;
   Outbox outbox_;  // Set records what it stored, for the cross-host tier
 };
 

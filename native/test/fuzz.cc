@@ -162,10 +162,13 @@ class Run {
     auto found = model_.find(key);
     const bool replacing = found != model_.end();
     if (r != (replacing ? SetResult::kReplaced : SetResult::kInserted)) Fail("set returned the wrong result");
+    // An item's blocks hold its key (in whole words) and then its value.
     const uint32_t granule = t_.blocksize();
-    const uint32_t freed = replacing ? uint32_t((found->second.value.size() + granule - 1) / granule) : 0;
-    const bool had_room = (replacing || model_.size() < f_->items) &&
-                          blocks_free_before + freed >= (length + granule - 1) / granule;
+    auto blocks_for = [&](size_t value_length) {
+      return uint32_t((tlsshm::KeySpan(key.size()) + value_length + granule - 1) / granule);
+    };
+    const uint32_t freed = replacing ? blocks_for(found->second.value.size()) : 0;
+    const bool had_room = (replacing || model_.size() < f_->items) && blocks_free_before + freed >= blocks_for(length);
     if (replacing) model_.erase(found);
     int gone = 0;
     for (auto it = model_.begin(); it != model_.end();) {

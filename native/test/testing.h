@@ -185,16 +185,41 @@ inline tlsshm::SlotMeta* MetaAt(const tlsshm::Segment& s, uint32_t i) {
   return reinterpret_cast<tlsshm::SlotMeta*>(s.base() + h->meta_offset + uint64_t(i) * h->meta_stride);
 }
 
-inline const uint8_t* KeyAt(const tlsshm::Segment& s, uint32_t i) {
-  return reinterpret_cast<const uint8_t*>(MetaAt(s, i)) + sizeof(tlsshm::SlotMeta);
+// The blocks as the header describes them (chain.h).
+inline tlsshm::ChainArea ChainOf(const tlsshm::Segment& s) {
+  const tlsshm::Header* h = s.header();
+  tlsshm::ChainArea c;
+  c.blocks = s.base() + h->blocks_offset;
+  c.links = reinterpret_cast<uint32_t*>(s.base() + h->links_offset);
+  c.block_stride = h->block_stride;
+  c.count = h->blocks;
+  return c;
+}
+
+// The key slot `i` holds (read from its chain), or "" if the chain is broken.
+inline std::string KeyAt(const tlsshm::Segment& s, uint32_t i) {
+  const tlsshm::SlotMeta* m = MetaAt(s, i);
+  std::string key(m->key_length, '\0');
+  if (m->key_length > tlsshm::kMaxKeyLength ||
+      !ChainOf(s).Copy(m->first_block, reinterpret_cast<uint8_t*>(&key[0]), m->key_length, nullptr, 0)) {
+    return "";
+  }
+  return key;
+}
+
+// The hash a slot stores for `key`, and the bucket it selects (slots.h).
+inline uint32_t StoredHash(const tlsshm::Segment& s, const std::string& key) {
+  return uint32_t(tlsshm::SipHash13(s.header()->hash_key, reinterpret_cast<const uint8_t*>(key.data()), key.size()) >> 32);
+}
+inline uint32_t BucketOfHash(const tlsshm::Segment& s, uint32_t hash) {
+  return uint32_t((uint64_t(hash) * s.header()->bucket_count) >> 32);
 }
 
 // The slot holding `key`, or -1 (a scan of every slot, not the index).
 inline long FindSlot(const tlsshm::Segment& s, const std::string& key) {
   for (uint32_t i = 0; i < s.header()->items; ++i) {
     const tlsshm::SlotMeta* m = MetaAt(s, i);
-    if (m->state == tlsshm::kSlotUsed && m->key_length == key.size() &&
-        std::memcmp(KeyAt(s, i), key.data(), key.size()) == 0) {
+    if (m->state == tlsshm::kSlotUsed && m->key_length == key.size() && KeyAt(s, i) == key) {
       return long(i);
     }
   }
@@ -255,16 +280,15 @@ inline std::string CheckTable(const tlsshm::Segment& s) {
       }
       seen[i] = 1;
       ++chained;
-      const uint64_t hash = tlsshm::SipHash13(h->hash_key, KeyAt(s, i), m->key_length);
-      if (m->hash != hash || (hash & (h->bucket_count - 1)) != b) {
+      const uint32_t hash = StoredHash(s, KeyAt(s, i));
+      if (m->hash != hash || BucketOfHash(s, hash) != b) {
         std::snprintf(msg, sizeof msg, "slot %u is on chain %u but its key hashes elsewhere", i, b);
         return msg;
       }
       // Duplicate keys: compare with the rest of this chain.
       for (uint32_t other = m->next, n = 0; other != 0 && other <= items && n < items; ++n) {
         const tlsshm::SlotMeta* o = MetaAt(s, other - 1);
-        if (o->key_length == m->key_length &&
-            std::memcmp(KeyAt(s, other - 1), KeyAt(s, i), m->key_length) == 0) {
+        if (o->key_length == m->key_length && KeyAt(s, other - 1) == KeyAt(s, i)) {
           std::snprintf(msg, sizeof msg, "slots %u and %u hold the same key", i, other - 1);
           return msg;
         }
@@ -310,9 +334,8 @@ inline std::string CheckTable(const tlsshm::Segment& s) {
       continue;
     }
     bytes += m->value_length;
-    const uint32_t n = (m->value_length + h->blocksize - 1) / h->blocksize;
+    const uint32_t n = ChainOf(s).BlocksFor(m->key_length, m->value_length);  // key, then value
     uint32_t b = m->first_block;
-    if (n == 0 && b != 0) return "an empty value owns a block";
     for (uint32_t k = 0; k < n; ++k) {
       if (b == 0 || b > blocks || owned[b - 1]) {
         std::snprintf(msg, sizeof msg, "slot %u: chain link %u of %u is %u (out of range or shared)", i, k, n, b);

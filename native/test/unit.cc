@@ -30,12 +30,13 @@ namespace {
 
 constexpr uint64_t kT0 = 1'000'000'000;  // a virtual "now", far from 0 (0 means free)
 
-// One block per slot with values up to `blocksize`: the shape every slot test
-// below was written for (a value never spans blocks, so slots run out first).
+// One block per slot with values up to `blocksize` (the granule also holds
+// the key, chain.h): the shape every slot test below was written for (an item
+// never spans blocks, so slots run out first).
 Geometry G(uint32_t items, uint32_t blocksize = 64, uint32_t max_key = 32, uint32_t ttl = 300) {
   Geometry g;
   g.items = items;
-  g.blocksize = blocksize;
+  g.blocksize = blocksize + uint32_t(tlsshm::KeySpan(max_key));
   g.blocks = items;
   g.max_value_bytes = blocksize;
   g.max_key_length = max_key;
@@ -46,6 +47,7 @@ Geometry G(uint32_t items, uint32_t blocksize = 64, uint32_t max_key = 32, uint3
 // Values span blocks: `blocks` granules of `blocksize`, values up to `max_value`.
 Geometry GB(uint32_t items, uint32_t blocksize, uint32_t blocks, uint32_t max_value, uint32_t max_key = 32) {
   Geometry g = G(items, blocksize, max_key);
+  g.blocksize = blocksize;
   g.blocks = blocks;
   g.max_value_bytes = max_value;
   return g;
@@ -233,10 +235,10 @@ void TestValuesSpanBlocks() {
   uint64_t bytes = 0;
   for (size_t n : sizes) {
     EXPECT_EQ(Set(t, "k" + std::to_string(n), Pattern(n, uint32_t(n))), SetResult::kInserted);
-    blocks += uint32_t((n + 31) / 32);
+    blocks += uint32_t((tlsshm::KeySpan(("k" + std::to_string(n)).size()) + n + 31) / 32);
     bytes += n;
   }
-  EXPECT_EQ(BlocksUsed(t), blocks);  // each value takes ceil(n / 32) blocks, no more
+  EXPECT_EQ(BlocksUsed(t), blocks);  // each item takes ceil((key span + n) / 32) blocks, no more
   EXPECT_EQ(t.bytes_stored(), bytes);
   for (size_t n : sizes) {
     Got g = Get(t, "k" + std::to_string(n));
@@ -251,6 +253,37 @@ void TestValuesSpanBlocks() {
   for (size_t n : sizes) EXPECT(t.Delete(U("k" + std::to_string(n)), ("k" + std::to_string(n)).size()));
   EXPECT_EQ(t.blocks_free(), 96u);
   EXPECT_EQ(t.bytes_stored(), 0u);
+  EXPECT_EQ(tlstest::CheckTable(c->segment()), std::string(""));
+}
+
+// Keys live at the head of the chain, padded to whole words (chain.h): every
+// key length against values that end inside, at and across block boundaries,
+// in 16-byte blocks, so that keys and values both straddle blocks.
+void TestKeysAndValuesShareChains() {
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(GB(64, 16, 2048, 200, 40), &e);
+  REQUIRE(c != nullptr);
+  Table& t = c->table();
+  const size_t values[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 200};
+  for (size_t k = 1; k <= 40; ++k) {
+    for (size_t n : values) {
+      std::string key = Pattern(k, uint32_t(k * 7 + n));
+      key[0] = char(k);  // distinct keys across lengths
+      const std::string v = Pattern(n, uint32_t(k + n));
+      EXPECT_EQ(Set(t, key, v), SetResult::kInserted);
+      Got g = Get(t, key);
+      EXPECT_EQ(g.result, GetResult::kHit);
+      EXPECT(g.value == v);
+      EXPECT_EQ(BlocksUsed(t), uint32_t((tlsshm::KeySpan(k) + n + 15) / 16));
+      // A key that differs only in its last byte (same length) is not found.
+      std::string near = key;
+      near[k - 1] = char(near[k - 1] ^ 1);
+      EXPECT_EQ(Get(t, near).result, GetResult::kMiss);
+      EXPECT(t.Delete(U(key), key.size()));
+      EXPECT_EQ(BlocksUsed(t), 0u);
+    }
+  }
+  EXPECT_EQ(Set(t, std::string(41, 'k'), "v"), SetResult::kTooLarge);
   EXPECT_EQ(tlstest::CheckTable(c->segment()), std::string(""));
 }
 
@@ -277,9 +310,11 @@ void TestEvictionMakesRoomForALargeValue() {
   std::unique_ptr<Cache> c = Cache::CreateShm(GB(64, 32, 40, 1000), &e);
   REQUIRE(c != nullptr);
   Table& t = c->table();
-  // 20 items of 2 blocks fill every block while 44 slots stay free.
+  // 20 items of 2 blocks (16 bytes of key, 48 of value) fill every block
+  // while 44 slots stay free.
   for (uint32_t i = 0; i < 20; ++i) {
-    EXPECT_EQ(Set(t, KeyFor(i), Pattern(60, i), kT0 + 1000 + i), SetResult::kInserted);
+    REQUIRE(tlsshm::KeySpan(KeyFor(i).size()) == 16);
+    EXPECT_EQ(Set(t, KeyFor(i), Pattern(48, i), kT0 + 1000 + i), SetResult::kInserted);
   }
   EXPECT_EQ(t.blocks_free(), 0u);
   EXPECT_EQ(Set(t, "large", Pattern(1000, 7), kT0 + 60'000), SetResult::kInserted);  // 32 blocks
@@ -289,7 +324,7 @@ void TestEvictionMakesRoomForALargeValue() {
     Got g = Get(t, KeyFor(i));
     if (g.result == GetResult::kHit) {
       ++kept;
-      EXPECT(g.value == Pattern(60, i));
+      EXPECT(g.value == Pattern(48, i));
     }
   }
   EXPECT(kept <= 4);  // 40 - 32 blocks left: at most 4 of the small ones
@@ -397,7 +432,7 @@ void TestWriterKilledInTheAllocatorIsRecovered() {
 void TestGeometryBounds() {
   Error e;
   EXPECT(ValidateGeometry(G(1, kMinBlocksize, 1, 1), &e));
-  const Geometry bad[] = {G(0), G(kMaxItems + 1), G(8, kMinBlocksize - 1), G(8, kMaxBlocksize + 1),
+  const Geometry bad[] = {G(0), G(kMaxItems + 1), GB(8, kMinBlocksize - 1, 1024, 16), GB(8, kMaxBlocksize + 1, 8, 16),
                           G(8, 64, 0), G(8, 64, kMaxKeyLength + 1), G(8, 64, 32, 0),
                           G(kMaxItems, kMaxBlocksize),  // far beyond kMaxSegmentBytes
                           GB(8, 64, 0, 64), GB(8, 64, 2, 129),  // no blocks; a value that cannot fit
@@ -1128,7 +1163,7 @@ void TestFileCreateOrOpen() {
   REQUIRE(third != nullptr);
   EXPECT(!created);
   EXPECT_EQ(third->header().items, 16u);
-  EXPECT_EQ(third->header().blocksize, 64u);
+  EXPECT_EQ(third->header().blocksize, g.blocksize);
   // Nothing left behind but the cache itself.
   for (const std::string& n : ListDir(TempDir())) EXPECT(n.find(".tmp") == std::string::npos);
   first->Close();
@@ -1451,17 +1486,13 @@ void TestChainWalkIsBounded() {
   Table& t = c->table();
   REQUIRE(Set(t, "a", "1") == SetResult::kInserted);
   SlotMeta* m = tlstest::MetaAt(c->segment(), uint32_t(tlstest::FindSlot(c->segment(), "a")));
-  const uint64_t hash = m->hash;
+  const uint32_t bucket = t.BucketOf(m->hash);
   StoreRelaxed(m->next, uint32_t(tlstest::FindSlot(c->segment(), "a") + 1));  // points at itself
   // A key that lands in the same bucket but is not "a".
   std::string other;
-  const Layout& l = c->segment().layout();
   for (uint32_t i = 0; other.empty() && i < 10'000'000; ++i) {
     std::string k = "x" + std::to_string(i);
-    if (k != "a" && (SipHash13(c->segment().hash_key(), U(k), k.size()) & (l.bucket_count - 1)) ==
-                        (hash & (l.bucket_count - 1))) {
-      other = k;
-    }
+    if (k != "a" && t.BucketOf(t.HashOf(U(k), k.size())) == bucket) other = k;
   }
   REQUIRE(!other.empty());
   ResetHookCounts();
@@ -1862,6 +1893,7 @@ const TestCase kTests[] = {
     {"the mapping is left out of core dumps", TestMappingIsLeftOutOfCoreDumps},
     {"a memfd segment leaves nothing behind", TestMemfdSegmentLeavesNothingBehind},
     {"values span blocks: sizes 0..limit, over the limit", TestValuesSpanBlocks},
+    {"keys and values share chains: every key length, values across block ends", TestKeysAndValuesShareChains},
     {"replace a small value by a large one and back", TestReplaceSmallByLargeAndBack},
     {"eviction makes room for a large value", TestEvictionMakesRoomForALargeValue},
     {"expiry frees blocks", TestExpiryFreesBlocks},
