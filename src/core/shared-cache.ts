@@ -37,25 +37,32 @@ export interface SharedCacheOptions {
    */
   items?: number;
   /**
-   * The allocation granule in bytes (default 64): a value takes ceil(length / blocksize)
-   * blocks, chained. It no longer bounds the value size (that is `maxValueBytes`). uWSGI: `blocksize=`.
+   * The allocation granule in bytes (default 96): an item (its key, padded to whole
+   * 8-byte words, then its value) takes ceil(bytes / blocksize) blocks, chained. It does not
+   * bound the value size (that is `maxValueBytes`). uWSGI: `blocksize=`.
    */
   blocksize?: number;
   /**
-   * Number of value blocks (default: room for `items` values of the typical TLS mix,
-   * {@link DEFAULT_MEAN_VALUE_BYTES} bytes on average, and at least one value of `maxValueBytes`). uWSGI: `blocks=`.
+   * Number of blocks (default: room for `items` items of the typical TLS mix,
+   * {@link DEFAULT_MEAN_ITEM_BYTES} bytes of key and value on average, and at least one item of
+   * `maxKeyLength` + `maxValueBytes`; with `memory`, all the memory the slots leave). uWSGI: `blocks=`.
    */
   blocks?: number;
   /** Longest value in bytes (default 10 KiB, Node's own session limit). Longer values are refused and counted as `tooLarge`. */
   maxValueBytes?: number;
   /**
    * A memory budget in bytes, the way nginx sizes `ssl_session_cache shared:name:size`: when
-   * given without `items`, `items` and `blocks` are the most that fit in it (the typical mix).
+   * given without `items`, `items` is as many typical sessions ({@link TYPICAL_ITEM_BYTES}) as
+   * fit, and `blocks` takes all the rest, so a population of larger sessions fills the blocks
+   * before it runs out of slots. The whole segment stays within it.
    */
   memory?: number;
   /** Seconds an item lives when `set` is given no TTL. nginx: `ssl_session_timeout`. */
   timeout: number;
-  /** Longest key in bytes (default 64). Longer keys are refused and counted as `tooLarge`. */
+  /**
+   * Longest key in bytes (default 64). Longer keys are refused and counted as `tooLarge`. Keys
+   * are stored in the blocks with their value, so this costs no memory per slot.
+   */
   maxKeyLength?: number;
   /**
    * Where a cache without `path` lives. `'memfd'` (the default): an unnamed
@@ -171,16 +178,21 @@ export const LIMITS = {
 } as const;
 
 const DEFAULT_MAX_KEY_LENGTH = 64;
-/** The default granule: a 160-byte TLS 1.2 session takes 3 blocks (192 bytes). */
-export const DEFAULT_BLOCKSIZE = 64;
+/**
+ * The default granule: a typical TLS 1.2 session (160 bytes) under its 32-byte session ID
+ * takes exactly 2 blocks. With 64 it would take 3 and pay a 4-byte link more per session.
+ */
+export const DEFAULT_BLOCKSIZE = 96;
 /** The default longest value: Node's own limit for a session (10 KiB). */
 export const DEFAULT_MAX_VALUE_BYTES = 10 * 1024;
+/** Key and value of a typical session: a 32-byte session ID and a 160-byte TLS 1.2 session. */
+export const TYPICAL_ITEM_BYTES = 192;
 /**
- * Average value size the default `blocks` is sized for: the typical TLS mix of 90 %
- * 160-byte sessions and 10 % client-certificate sessions of 1.1-4 KB (mean ~400 B),
- * rounded up to whole 64-byte blocks.
+ * Average bytes of key and value the default `blocks` is sized for: the typical TLS mix of
+ * 90 % typical sessions (2 blocks of 96) and 10 % client-certificate sessions of 1.1-4 KB
+ * (27 blocks on average), rounded up.
  */
-export const DEFAULT_MEAN_VALUE_BYTES = 448;
+export const DEFAULT_MEAN_ITEM_BYTES = 448;
 /** sizeof(Header) in native/layout.h (the addon exports it as headerBytes; a test compares). */
 export const HEADER_BYTES = 704;
 /** Values returned by get() are carved out of slabs of this size (Node's own pool is 8 KiB). */
@@ -199,32 +211,61 @@ function trackOpen(cache: SharedCache): void {
   }
 }
 
+/** Bytes of an item a block holds: blocksize rounded up to 8 (native/chain.h). */
+const blockPayload = (blocksize: number) => Math.ceil(blocksize / 8) * 8;
+/** Bytes the key takes in its chain: whole 8-byte words. */
+const keySpan = (keyLength: number) => Math.ceil(keyLength / 8) * 8;
+
+/** The fewest blocks that hold one item of the longest key and value (native/segment.cc). */
+function minimumBlocks(blocksize: number, maxValueBytes: number, maxKeyLength: number): number {
+  return Math.ceil((keySpan(maxKeyLength) + maxValueBytes) / blockPayload(blocksize));
+}
+
 /** The default number of blocks for `items` (see {@link SharedCacheOptions.blocks}). */
-export function defaultBlocks(items: number, blocksize = DEFAULT_BLOCKSIZE, maxValueBytes = DEFAULT_MAX_VALUE_BYTES): number {
-  return Math.max(Math.ceil((items * DEFAULT_MEAN_VALUE_BYTES) / blocksize), Math.ceil(maxValueBytes / blocksize));
+export function defaultBlocks(
+  items: number,
+  blocksize = DEFAULT_BLOCKSIZE,
+  maxValueBytes = DEFAULT_MAX_VALUE_BYTES,
+  maxKeyLength = DEFAULT_MAX_KEY_LENGTH,
+): number {
+  return Math.max(Math.ceil((items * DEFAULT_MEAN_ITEM_BYTES) / blockPayload(blocksize)), minimumBlocks(blocksize, maxValueBytes, maxKeyLength));
 }
 
 /**
  * Bytes a cache of this geometry maps; the same arithmetic as ComputeLayout in
  * native/segment.cc. `blocks` defaults as in {@link SharedCache.create}.
+ * `maxKeyLength` changes the size only through the default `blocks` (keys live
+ * in the blocks, not in the slots).
  */
 export function segmentBytes(
   items: number,
   blocksize = DEFAULT_BLOCKSIZE,
   maxKeyLength = DEFAULT_MAX_KEY_LENGTH,
-  blocks = defaultBlocks(items, blocksize),
+  blocks = defaultBlocks(items, blocksize, DEFAULT_MAX_VALUE_BYTES, maxKeyLength),
 ): number {
   const align = (v: number, a: number) => Math.ceil(v / a) * a;
-  let buckets = 2;
-  while (buckets < items) buckets *= 2;
   // sizeof(Header) is 704 (a multiple of 64; the robust mutex is 40 bytes on
-  // glibc and musl; the ticket ring takes 320), then kStripes × sizeof(Stripe) = 128 × 448 bytes.
-  const metaOffset = align(HEADER_BYTES + 128 * 448 + 4 * buckets, 64);
-  const linksOffset = align(metaOffset + items * align(40 + maxKeyLength, 8), 64);
+  // glibc and musl; the ticket ring takes 320), then kStripes × sizeof(Stripe) = 128 × 448 bytes,
+  // then one 4-byte bucket per slot.
+  const metaOffset = align(HEADER_BYTES + 128 * 448 + 4 * items, 64);
+  // sizeof(SlotMeta) is 32.
+  const linksOffset = align(metaOffset + items * 32, 64);
   const blocksOffset = align(linksOffset + 4 * blocks, 64);
-  // The outbox (native/outbox.h): a 64-byte head and 16384 8-byte records, in whole pages.
-  const outboxBytes = align(64 + 8 * 16384, 4096);
-  return align(blocksOffset + blocks * align(blocksize, 8), 4096) + outboxBytes;
+  // The outbox (native/outbox.h): a 64-byte head and 4096 8-byte records, in whole pages.
+  const outboxBytes = align(64 + 8 * 4096, 4096);
+  return align(blocksOffset + blocks * blockPayload(blocksize), 4096) + outboxBytes;
+}
+
+/** The largest n in 1..max with fits(n), for a monotonic fits (fits(1) is checked by the caller). */
+function largest(max: number, fits: (n: number) => boolean): number {
+  let lo = 1;
+  let hi = max;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** The geometry `create` derives from its options (validated). */
@@ -240,26 +281,31 @@ function resolveGeometry(o: Partial<SharedCacheOptions>): Geometry {
   const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize, DEFAULT_BLOCKSIZE);
   const maxValueBytes = checkInteger(o.maxValueBytes, 'maxValueBytes', 1, LIMITS.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
   const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
+  const fewest = minimumBlocks(blocksize, maxValueBytes, maxKeyLength);
   let items: number;
+  let derivedBlocks: number;
   if (o.items === undefined && o.memory !== undefined) {
+    // As many slots as typical sessions fit, then every block the rest holds:
+    // typical sessions fill the slots, larger ones the blocks, and a slot
+    // costs 36 bytes against 200 for the blocks of a typical session.
     const memory = checkInteger(o.memory, 'memory', 1, LIMITS.segmentBytes);
-    const fits = (n: number) => segmentBytes(n, blocksize, maxKeyLength, o.blocks ?? defaultBlocks(n, blocksize, maxValueBytes)) <= memory;
-    if (!fits(1)) throw rangeError(`memory: ${memory} bytes cannot hold one item and one value of maxValueBytes`);
-    let lo = 1;
-    let hi = LIMITS.items;
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (fits(mid)) lo = mid;
-      else hi = mid - 1;
-    }
-    items = lo;
+    const typical = Math.ceil(TYPICAL_ITEM_BYTES / blockPayload(blocksize));
+    const blocksFor = (n: number) => o.blocks ?? Math.max(n * typical, fewest);
+    const fits = (n: number) => segmentBytes(n, blocksize, maxKeyLength, blocksFor(n)) <= memory;
+    if (!fits(1)) throw rangeError(`memory: ${memory} bytes cannot hold one item of maxKeyLength + maxValueBytes`);
+    items = largest(LIMITS.items, fits);
+    derivedBlocks = o.blocks ?? largest(LIMITS.blocks, (b) => b <= blocksFor(items) || segmentBytes(items, blocksize, maxKeyLength, b) <= memory);
   } else {
     // Without `memory`, `items` is required: checkInteger names it.
     items = checkInteger(o.items, 'items', 1, LIMITS.items);
+    derivedBlocks = defaultBlocks(items, blocksize, maxValueBytes, maxKeyLength);
   }
-  const blocks = checkInteger(o.blocks, 'blocks', 1, LIMITS.blocks, defaultBlocks(items, blocksize, maxValueBytes));
-  if (blocks * blocksize < maxValueBytes) {
-    throw rangeError(`blocks × blocksize (${blocks * blocksize}) must hold one value of maxValueBytes (${maxValueBytes})`);
+  const blocks = checkInteger(o.blocks, 'blocks', 1, LIMITS.blocks, derivedBlocks);
+  if (blocks < fewest) {
+    throw rangeError(
+      `blocks × blocksize (${blocks} × ${blocksize}) must hold one item of maxKeyLength + maxValueBytes ` +
+        `(${maxKeyLength} + ${maxValueBytes} bytes: at least ${fewest} blocks)`,
+    );
   }
   return { items, blocksize, blocks, maxValueBytes, maxKeyLength };
 }

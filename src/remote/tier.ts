@@ -4,7 +4,7 @@
  * is no primary). Nothing here runs on a handshake.
  *
  *   outbox (segment) --drain every publishInterval--> seal --XADD MAXLEN ~--> stream
- *   stream --XREAD BLOCK from the last ID--> open --> cache.set(ns\0id, der, remaining ttl)
+ *   stream --XREAD BLOCK from the last ID--> open --> cache.set(session key, der, remaining ttl)
  *   ring in Redis <--sync every pollInterval, or on a `ring` stream entry--> segment key
  *
  * Stream entry fields: k (kind: `s` session, `ring` ring changed), o (origin
@@ -26,6 +26,7 @@ import type { RemoteStartContext, RemoteTierHandle } from '../tls/remote-hook';
 import { DistributedKeyRing, SegmentRing } from './key-ring';
 import type { ResolvedRemoteOptions } from './options';
 import { closeConnection, createConnection, loadRedis, RedisConnection } from './redis-client';
+import { parseSessionKey, sessionKey } from '../tls/session-key';
 import { deriveKeys, open, seal, SealKey, sessionAad } from './seal';
 
 /** Entries read per XREAD. */
@@ -221,10 +222,9 @@ export class RemoteTier implements RemoteTierHandle {
         try {
           const hex = key.toString('hex');
           if (this.#applied.delete(hex)) continue; // our own insertion from the stream, not a new session
-          const nul = key.indexOf(0);
-          if (nul <= 0) continue; // not a TLS session key (namespace \0 id)
-          const namespace = key.subarray(0, nul).toString('utf8');
-          const id = key.subarray(nul + 1);
+          const parsed = parseSessionKey(key);
+          if (!parsed) continue; // not a TLS session key (session-key.ts)
+          const { namespace, id } = parsed;
           const q = String(++this.#seq);
           const sealed = seal(this.#keys[0], der, sessionAad(namespace, id, expiresAt, this.#hostId));
           this.#backlog.push({ expiresAt, fields: ['k', 's', 'o', this.#hostId, 'p', this.#run, 'q', q, 'n', namespace, 'i', id, 'e', String(expiresAt), 't', String(now), 'c', sealed] });
@@ -338,7 +338,11 @@ export class RemoteTier implements RemoteTierHandle {
       return;
     }
     try {
-      const key = Buffer.concat([Buffer.from(`${namespace}\0`), id]);
+      const key = sessionKey(namespace, id);
+      if (!key) {
+        this.#counts.dropped.malformed++;
+        return;
+      }
       const ttlSeconds = Math.min((expiresAt - now) / 1000, this.#ctx.timeoutMs / 1000);
       if (ttlSeconds < 0.001) {
         this.#counts.skipped++;

@@ -29,6 +29,7 @@ import { TlsShmCacheError } from '../core/errors';
 import { HandshakeCounter } from './handshake-counter';
 import { Maintenance } from './maintenance';
 import { readSession, TLS1_3_VERSION } from './session-der';
+import { DEFAULT_NAMESPACE, MAX_SESSION_ID_BYTES, sessionKeys } from './session-key';
 import { isInProcessHandle } from '../core/in-process';
 import { warnOnce } from '../core/warnings';
 import {
@@ -89,12 +90,11 @@ export interface Attachment {
 }
 
 const ATTACH_OPTIONS = ['namespace', ...MAINTAINED_CACHE_OPTIONS] as const;
-const DEFAULT_NAMESPACE = 'default';
 /**
- * Keys are `namespace \0 sessionId`; TLS session IDs are at most 32 bytes and
- * the cache's keys at most 64 (SharedCache's default maxKeyLength).
+ * Keys are the session ID, or `namespace \0 sessionId` outside the default
+ * namespace (session-key.ts); the cache's keys are at most 64 bytes
+ * (SharedCache's default maxKeyLength).
  */
-const MAX_SESSION_ID_BYTES = 32;
 const MAX_NAMESPACE_BYTES = 64 - 1 - MAX_SESSION_ID_BYTES;
 
 /** Namespaces attached in this process, and by which server. */
@@ -421,16 +421,10 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   if (managesContext) applySessionIdContext(server, sharedContext);
   const maxValueBytes = cache.stats().maxValueBytes;
 
-  // Keys are `namespace \0 id`, built in one scratch buffer: the cache copies
-  // the key before returning, and both listeners run synchronously.
-  const prefix = Buffer.from(`${namespace}\0`);
-  const scratch = Buffer.alloc(prefix.length + MAX_SESSION_ID_BYTES);
-  prefix.copy(scratch);
-  const keyOf = (id: Buffer): Buffer => {
-    if (id.length > MAX_SESSION_ID_BYTES) return Buffer.concat([prefix, id]); // refused by the cache as too long, and counted
-    id.copy(scratch, prefix.length);
-    return scratch.subarray(0, prefix.length + id.length);
-  };
+  // Keys come from one scratch buffer (session-key.ts): the cache copies the
+  // key before returning, and both listeners run synchronously. An ID no key
+  // is made for (not 1..32 bytes) is neither stored nor looked up.
+  const keyOf = sessionKeys(namespace);
 
   // A failing cache must never fail a handshake: the session is simply not shared.
   const warnFailed = (error: unknown) =>
@@ -449,7 +443,8 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
         const sessionTimeout =
           facts?.timeoutSeconds ?? (server as tls.Server & { sessionTimeout?: number }).sessionTimeout ?? source.maxTtl;
         const ttl = Math.min(sessionTimeout, source.maxTtl);
-        if (ttl > 0 && !cache.set(keyOf(id), data, ttl) && data.length > maxValueBytes) warnTooLarge(data.length, maxValueBytes);
+        const key = keyOf(id);
+        if (key && ttl > 0 && !cache.set(key, data, ttl) && data.length > maxValueBytes) warnTooLarge(data.length, maxValueBytes);
       }
     } catch (error) {
       warnFailed(error);
@@ -460,7 +455,8 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
   const onResumeSession = (id: Buffer, done: (error: Error | null, data: Buffer | null) => void) => {
     let data: Buffer | undefined;
     try {
-      data = cache.get(keyOf(id));
+      const key = keyOf(id);
+      data = key && cache.get(key);
     } catch (error) {
       warnFailed(error);
     }
