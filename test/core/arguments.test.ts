@@ -95,8 +95,10 @@ t.test('SharedCache.create', async (t) => {
     refuses(t, () => create({ items: 2 ** 16, blocksize: LIMITS.blocksize, blocks: 2 ** 14, timeout: 10 }), RangeError, need, '2^14 × 1 MiB');
   });
 
-  t.test('blocks too few for one value of maxValueBytes: RangeError', async (t) => {
-    refuses(t, () => create({ items: 8, blocksize: 64, blocks: 2, maxValueBytes: 129, timeout: 10 }), RangeError, /blocks × blocksize \(128\) must hold one value of maxValueBytes \(129\)/, '2 × 64 < 129');
+  t.test('blocks too few for one item of maxKeyLength + maxValueBytes: RangeError', async (t) => {
+    const tooFew = /blocks × blocksize \(\d+ × 64\) must hold one item of maxKeyLength \+ maxValueBytes \(64 \+ 129 bytes: at least 4 blocks\)/;
+    refuses(t, () => create({ items: 8, blocksize: 64, blocks: 2, maxValueBytes: 129, timeout: 10 }), RangeError, tooFew, '2 × 64 < 129');
+    refuses(t, () => create({ items: 8, blocksize: 64, blocks: 3, maxValueBytes: 129, timeout: 10 }), RangeError, tooFew, 'the key counts: 3 × 64 < 64 + 129');
     refuses(t, () => create({ items: 8, maxValueBytes: LIMITS.maxValueBytes + 1, timeout: 10 }), RangeError, /^maxValueBytes must be/, 'maxValueBytes over 1 MiB');
     refuses(t, () => create({ items: 8, blocks: 0, timeout: 10 }), RangeError, /^blocks must be/, 'no blocks');
   });

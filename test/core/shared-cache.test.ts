@@ -2,6 +2,7 @@
  * SharedCache semantics in one process: what set/get/replace/delete, expiry,
  * sweep, eviction, the size limits, stats and close() do.
  */
+import crypto from 'node:crypto';
 import t, { Test } from 'tap';
 import { LIMITS, SharedCache, segmentBytes, TlsShmCacheError } from '../../src/index';
 import { waitFor } from './fixtures/harness';
@@ -390,7 +391,7 @@ t.test('with the default configuration every size from 1 byte to 10 KiB is store
   const cache = SharedCache.create({ items: 64, timeout: 60 });
   t.teardown(() => cache.close());
   const s0 = cache.stats();
-  t.match(s0, { blocksize: 64, maxValueBytes: 10240 }, 'defaults: 64-byte blocks, 10 KiB values');
+  t.match(s0, { blocksize: 96, maxValueBytes: 10240 }, 'defaults: 96-byte blocks, 10 KiB values');
   const sizes = [1, 2, 63, 64, 65, 160, 1100, 1600, 4096, 8191, 10239, 10240];
   for (const n of sizes) {
     const v = Buffer.alloc(n);
@@ -415,9 +416,10 @@ t.test('stats count blocks and bytes as values come and go', async (t) => {
 });
 
 t.test('eviction makes room for a large value; the large value replaces small ones and back', async (t) => {
-  const cache = small(t, { items: 64, blocksize: 64, blocks: 40, maxValueBytes: 2560 });
-  for (let i = 0; i < 13; i++) cache.set(key(`small${i}`), Buffer.alloc(160, i)); // 39 blocks
-  const large = Buffer.alloc(2560, 9); // 40 blocks: everything else must go
+  // Keys of at most 8 bytes take one word of their item's blocks.
+  const cache = small(t, { items: 64, blocksize: 64, blocks: 40, maxValueBytes: 2552, maxKeyLength: 8 });
+  for (let i = 0; i < 13; i++) cache.set(key(`small${i}`), Buffer.alloc(160, i)); // 8 + 160 bytes: 3 blocks each, 39 in all
+  const large = Buffer.alloc(2552, 9); // 8 + 2552 bytes, 40 blocks: everything else must go
   t.equal(cache.set(key('large'), large), true);
   t.same(cache.get(key('large')), large);
   t.equal(cache.stats().evictions, 13);
@@ -434,7 +436,14 @@ t.test('a memory budget derives items and blocks that fit in it', async (t) => {
   t.ok(s.memoryBytes <= memory, `${s.memoryBytes} bytes mapped, at most the budget`);
   t.ok(s.memoryBytes > memory * 0.97, 'and most of it used');
   t.equal(s.memoryBytes, segmentBytes(s.items, s.blocksize, s.maxKeyLength, s.blocks), 'segmentBytes agrees');
-  t.ok(s.items > 20000, `${s.items} items in 16 MiB`);
+  // Slots for as many typical sessions (32-byte ID, 160-byte session: 2 blocks) as fit (issue 10: 4,400 a MiB).
+  t.ok(s.items >= 4400 * 16, `${s.items} items in 16 MiB`);
+  t.ok(s.blocks >= 2 * s.items, `${s.blocks} blocks: two for every slot at least`);
+  const value = Buffer.alloc(160, 7);
+  const ids = Array.from({ length: s.items }, () => crypto.randomBytes(32));
+  for (const id of ids) cache.set(id, value);
+  t.equal(ids.filter((id) => cache.get(id)?.equals(value)).length, s.items, 'every slot holds a typical session, and each reads back');
+  t.equal(cache.stats().evictions, 0, 'none evicted');
 });
 
 t.test('a mixed population churned at random is never refused (no fragmentation)', async (t) => {
