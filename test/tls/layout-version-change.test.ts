@@ -62,7 +62,7 @@ function writeU32(file: string, offset: number, value: number): void {
 }
 
 /** A cache file of this build with the geometry the processes ask for, closed. */
-function currentFile(t: Test, name: string): string {
+function currentFile(name: string): string {
   const dir = fs.mkdtempSync(path.join(cert.dir, `${name}-`));
   const file = path.join(dir, 'sessions.cache');
   SharedCache.create({ ...geometry, path: file }).close();
@@ -79,7 +79,7 @@ function makeOldLayout(file: string): number {
 const tempFiles = (file: string) => fs.readdirSync(path.dirname(file)).filter((n) => n.endsWith('.tmp'));
 
 t.test('an old-layout file nobody has open is replaced, and sessions are shared again', async (t) => {
-  const file = currentFile(t, 'unused');
+  const file = currentFile('unused');
   const current = readU32(file, LAYOUT_VERSION_OFFSET);
   const old = makeOldLayout(file);
   t.throws(() => SharedCache.open('file:' + file), { code: 'ERR_TLS_SHM_VERSION' }, 'this build cannot open it');
@@ -111,7 +111,7 @@ t.test('an old-layout file nobody has open is replaced, and sessions are shared 
 });
 
 t.test('an old-layout file still open in processes of that version: the new process serves from a private cache', async (t) => {
-  const file = currentFile(t, 'held');
+  const file = currentFile('held');
   const dir = path.dirname(file);
   // The process of the old version: it opened the file while it was readable
   // and keeps its own copy of the header, whatever the file says afterwards.
@@ -157,7 +157,7 @@ t.test('an old-layout file still open in processes of that version: the new proc
 });
 
 t.test('processes of the new version started all at once on an old-layout file end up on one file', async (t) => {
-  const file = currentFile(t, 'burst');
+  const file = currentFile('burst');
   makeOldLayout(file);
   // PM2 starts every instance of the new version together: they race to replace the file.
   const attach = { ...geometry, path: file };
@@ -192,7 +192,7 @@ t.test('a file made by a build for another C library (lock ABI)', async (t) => {
   const tick = () => new Promise((resolve) => setImmediate(resolve));
 
   t.test('nobody has it open: replaced, with one warning naming the C libraries', async (t) => {
-    const file = currentFile(t, 'libc-unused');
+    const file = currentFile('libc-unused');
     otherLibc(file);
     t.throws(() => SharedCache.open('file:' + file), { code: 'ERR_TLS_SHM_VERSION' });
     const attachment = attach(t, file);
@@ -208,7 +208,7 @@ t.test('a file made by a build for another C library (lock ABI)', async (t) => {
   });
 
   t.test('still open: a private cache, with one warning', async (t) => {
-    const file = currentFile(t, 'libc-held');
+    const file = currentFile('libc-held');
     const holder = SharedCache.open('file:' + file);
     t.teardown(() => holder.close());
     otherLibc(file);
@@ -231,7 +231,7 @@ t.test('a process that finds the old-layout file replaced by another new process
   // just before it asks to replace the file, another process of the new
   // version replaces it and attaches. The file then is in use, but by
   // processes of this version: it must be opened, not left for a private cache.
-  const file = currentFile(t, 'race');
+  const file = currentFile('race');
   makeOldLayout(file);
   const native = loadNative();
   const replaceUnusedFile = native.replaceUnusedFile!;
