@@ -25,6 +25,9 @@ namespace tlsshm {
 namespace {
 
 constexpr char kShmPrefix[] = "tls-shm-cache.";
+// Never change these two with the layout version: ReplaceUnusedFile tells a
+// file in use by processes of another layout version (or libc build) from an
+// unused one by these locks alone, without reading the file.
 constexpr off_t kGateByte = 0;    // held exclusively while a process attaches
 constexpr off_t kAttachByte = 1;  // held shared by every attached process
 constexpr uint32_t kAttachTimeoutMs = 2000;

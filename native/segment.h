@@ -77,8 +77,10 @@ enum class ReplaceResult { kReplaced = 0, kInUse = 1, kChanged = 2 };
 // attach gate, so no opener can attach to it meanwhile. kInUse: some process
 // is attached, nothing done. kChanged: `path` is gone or names another file
 // than the one inspected (someone replaced it first), nothing done.
-// Used when a masterless process asks for another geometry (README "Changing
-// items or blocksize"). Returns false with `error` set on a system error.
+// Used when a masterless process asks for another geometry, or finds a file of
+// another layout version (README "Changing items or blocksize"); nothing of
+// the file is read or validated, only its locks, so it works on a file this
+// build cannot open. Returns false with `error` set on a system error.
 bool ReplaceUnusedFile(const std::string& path, const std::string& replacement,
                        ReplaceResult* result, Error* error);
 

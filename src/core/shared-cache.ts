@@ -366,46 +366,86 @@ export class SharedCache {
 
   /**
    * @internal Opens-or-creates the file at `options.path` like
-   * {@link SharedCache.create}, but a file of another geometry never fails:
+   * {@link SharedCache.create}, but a file of another geometry, or of another
+   * layout version or C library build (ERR_TLS_SHM_VERSION), never fails:
    * if no process has it attached it is replaced by a new file of the
-   * geometry asked for (`replaced` names the old one); if processes still use
-   * it, it is opened with its own geometry (`kept` names the difference).
-   * For masterless processes, where a changed option must not crash-loop a
-   * service (README "Changing items or blocksize").
+   * geometry asked for (`replaced` names the old geometry, or
+   * `replacedIncompatible` says how the old file was incompatible); if
+   * processes still use it, a file of another geometry is opened with its own
+   * geometry (`kept` names the difference), and a file this build cannot read
+   * is left to them: `cache` is then a new private cache (memfd or shm, per
+   * `backing`) shared with nobody but this process's own children, and
+   * `unshared` says why. For masterless processes, where a changed option or
+   * an upgrade must not crash-loop a service (README "Changing items or
+   * blocksize").
    */
   static openFileAdapting(options: SharedCacheOptions & { path: string }): {
     cache: SharedCache;
     replaced?: string;
+    replacedIncompatible?: string;
     kept?: string;
+    unshared?: string;
   } {
     const g = checkCreateOptions(options, 'SharedCache.create');
     const file = g.path!;
     const native = loadNative();
+    // Set once replaceUnusedFile found a file we cannot read in use: if it still
+    // is one on the next open, its users are processes of the other build.
+    let incompatibleInUse = false;
     for (let attempt = 0; ; attempt++) {
-      const made = createNative(native, g);
-      const cache = new SharedCache(made.cache, made.created);
-      const difference = made.created ? undefined : geometryDifference(cache.#geometry, g);
-      if (!difference) return { cache };
-      if (attempt === 3 || !native.replaceUnusedFile) return { cache, kept: difference };
-      // Not attached by us while we ask whether anyone else is.
-      cache.close();
+      let incompatible: string | undefined;
+      let difference: string | undefined;
+      let made: { cache: NativeCache; created: boolean } | undefined;
+      try {
+        made = createNative(native, g);
+      } catch (error) {
+        // Another layout version or lock ABI (native/segment.cc Validate). Any
+        // other refusal (not a cache, corrupt, permissions) stays an error:
+        // such a file may not be ours to replace.
+        if (!(error instanceof TlsShmCacheError) || error.code !== 'ERR_TLS_SHM_VERSION') throw error;
+        incompatible = describeIncompatible(error.message, file);
+      }
+      if (made) {
+        const cache = new SharedCache(made.cache, made.created);
+        difference = made.created ? undefined : geometryDifference(cache.#geometry, g);
+        if (!difference) return { cache };
+        if (attempt === 3 || !native.replaceUnusedFile) return { cache, kept: difference };
+        // Not attached by us while we ask whether anyone else is.
+        cache.close();
+      } else if (incompatibleInUse || attempt === 3 || !native.replaceUnusedFile) {
+        return { cache: SharedCache.#createPrivate(native, g), unshared: incompatible };
+      }
       // A name RemoveStaleTempFiles (native/segment.cc) cleans if we die before the rename.
       const temp = `${file}.${process.pid}.${crypto.randomBytes(8).toString('hex')}.tmp`;
       const fresh = createNative(native, { ...g, path: temp });
       let result: number;
       try {
-        result = native.replaceUnusedFile(file, temp);
+        // It reads nothing of the file but its locks (the attach gate and
+        // byte, the same in every layout version): a file this build cannot
+        // validate is judged "in use" the same way.
+        result = native.replaceUnusedFile!(file, temp);
       } catch (error) {
         fresh.cache.close();
         fs.rmSync(temp, { force: true });
         throw fromNative(error);
       }
-      if (result === 0) return { cache: new SharedCache(fresh.cache, true, `file:${file}`), replaced: difference };
+      if (result === 0) {
+        const cache = new SharedCache(fresh.cache, true, `file:${file}`);
+        return incompatible === undefined ? { cache, replaced: difference } : { cache, replacedIncompatible: incompatible };
+      }
       fresh.cache.close();
       fs.rmSync(temp, { force: true });
       // 1: in use, open what is there (it may have been replaced by another
-      // process of the new generation meanwhile); 2: replaced already, reopen.
+      // process of the new generation meanwhile: then it opens); 2: replaced
+      // already, reopen.
+      if (result === 1 && incompatible !== undefined) incompatibleInUse = true;
     }
+  }
+
+  /** A new cache in this process's own shared memory (never a file): the fallback of openFileAdapting. */
+  static #createPrivate(native: NativeBinding, g: CreateGeometry): SharedCache {
+    const made = createNative(native, { ...g, path: undefined });
+    return new SharedCache(made.cache, true);
   }
 
   /**
@@ -647,6 +687,17 @@ function geometryDifference(found: NativeStats, asked: CreateGeometry): string |
   if (names.every((name) => found[name] === asked[name])) return undefined;
   const list = (g: Pick<NativeStats, (typeof names)[number]>) => names.map((name) => `${name}=${g[name]}`).join(', ');
   return `${list(found)}; asked for ${list(asked)}`;
+}
+
+/**
+ * What ERR_TLS_SHM_VERSION said about `file`, without the path and the advice
+ * meant for SharedCache.open: e.g. "has layout version 5 (header 704 bytes);
+ * this build reads version 6 (704 bytes)".
+ */
+function describeIncompatible(message: string, file: string): string {
+  const rest = message.startsWith(file) ? message.slice(file.length).trim() : message;
+  const end = rest.indexOf('. ');
+  return end < 0 ? rest : rest.slice(0, end);
 }
 
 function toStats(s: NativeStats): CacheStats {

@@ -9,7 +9,8 @@
 /** The codes of the warnings this library emits (README "Warnings"). */
 export type TlsShmCacheWarningCode =
   | 'TLS_SHM_GEOMETRY_KEPT' // a masterless file in use has another geometry than asked: its own is used
-  | 'TLS_SHM_GEOMETRY_REPLACED' // a masterless file nobody used had another geometry: replaced by the one asked
+  | 'TLS_SHM_GEOMETRY_REPLACED' // a masterless file nobody used had another geometry or layout version: replaced by the one asked
+  | 'TLS_SHM_FILE_INCOMPATIBLE' // a masterless file of another layout version or C library is in use by its processes: a private cache is used
   | 'TLS_SHM_WORKER_OPTIONS_IGNORED' // sizing options given in a cluster worker differ from the primary's
   | 'TLS_SHM_INHERITED_HANDLE_IGNORED' // a non-cluster child process found a handle in its environment and ignored it
   | 'TLS_SHM_SESSION_TOO_LARGE' // a session did not fit in blocksize and was not shared
