@@ -87,8 +87,9 @@ async function runPhase(workers, primary, params, driver, phase, valueBytes) {
   if (timer) clearInterval(timer);
   // A get phase measures what it claims only if the table holds values of this size.
   for (const r of results) {
-    if (r.valueBytesSeen !== undefined && r.valueBytesSeen !== valueBytes) {
-      throw new Error(`${driver.name}: a worker read a ${r.valueBytesSeen}-byte value in the ${valueBytes}-byte get phase`);
+    if (phase.op === 'get' && r.valueBytesSeen !== valueBytes) {
+      const seen = r.valueBytesSeen === undefined ? 'a miss' : `a ${r.valueBytesSeen}-byte value`;
+      throw new Error(`${driver.name}: a worker read ${seen} before the ${valueBytes}-byte get phase`);
     }
   }
   const pooled = pool(results);
