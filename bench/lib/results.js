@@ -63,16 +63,24 @@ function runMain(main) {
   });
 }
 
-/** Re-renders the markdown and chart of every <name>.json in `dir`. */
+/**
+ * Re-renders the markdown and chart of every <name>.json in `dir` that is a
+ * result (has a `benchmark` kind). Other JSON files there (bench/remote's
+ * remote.json and remote-redis-cost.json: raw figures with no renderer) are
+ * left alone and listed in `skipped`.
+ * @returns {Promise<{written: {json: string, md: string, svg: string}[], skipped: string[]}>}
+ */
 async function renderAll(dir) {
-  const done = [];
+  const written = [];
+  const skipped = [];
   for (const file of fs.readdirSync(dir).sort()) {
     if (!file.endsWith('.json')) continue;
     const name = file.slice(0, -'.json'.length);
     const result = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
-    done.push(await render(dir, name, result));
+    if (result.benchmark === undefined) skipped.push(path.join(dir, file));
+    else written.push(await render(dir, name, result));
   }
-  return done;
+  return { written, skipped };
 }
 
 module.exports = { DEFAULT_DIR, writeResult, publishResult, runMain, render, renderAll };

@@ -1,11 +1,14 @@
 'use strict';
-// npm run bench:micro [-- --duration 2 --rounds 5 --items 10000 --workers 1,2 --drivers shm,map,lmdb,ipc --waitIdle 0.85 --results DIR]
+// npm run bench:micro [-- --duration 2 --rounds 5 --items 10000 --sizes 160,1024,2048,4096 --workers 1,2
+//                        --drivers shm,map,lmdb,ipc --waitIdle 0.85 --results DIR]
 //
 // Store micro-benchmark: get and set latency (median, p99) and throughput,
 // from cluster worker processes, for this project's shared-memory cache, an
 // in-process Map, lmdb-js and IPC to the primary (strong-cluster-tls-store),
-// with 1 and 2 worker processes at once, and the shm get with a stats poller
-// running. Each (store, worker count) trial runs in a fresh process tree.
+// at each value size (a typical 160-byte TLS session, then 1, 2 and 4 KB:
+// client-certificate sessions), with 1 and 2 worker processes at once, and the
+// shm get with a stats poller running. Each (store, worker count) trial runs
+// in a fresh process tree and measures every size (trial.js says in which order).
 // Writes <results>/micro.json, micro.md and micro.svg, and prints the table.
 const { fork } = require('node:child_process');
 const path = require('node:path');
@@ -24,11 +27,11 @@ const DEFAULTS = {
   rounds: 5,
   /** Items in the warm table (all gets hit). */
   items: 10000,
-  /** Slots of the shm table (0 = twice the items). */
+  /** Slots of the shm table (0 = twice the items); its blocks are sized from it (drivers/shm.js). */
   capacity: 0,
-  blocksize: 256,
   keyBytes: 32,
-  valueBytes: 200,
+  /** Value sizes in bytes, measured one after another: every store, get and set, at each. */
+  sizes: '160,1024,2048,4096',
   /** Seconds items live (long enough never to expire during a run). */
   ttl: 3600,
   /** Stats poller interval in ms (0 = no poller phase). */
@@ -59,19 +62,28 @@ function runTrial(params) {
   });
 }
 
+/** --sizes as a list of distinct positive integers, in the order given. */
+function parseSizes(value) {
+  const sizes = list(value).map(Number);
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1) || new Set(sizes).size !== sizes.length) {
+    throw new Error(`--sizes takes distinct positive byte counts separated by commas, got '${value}'`);
+  }
+  return sizes;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2), DEFAULTS);
   const drivers = list(args.drivers);
   const workerCounts = list(args.workers).map(Number);
+  const sizes = parseSizes(args.sizes);
   const params = {
     duration: args.duration,
     warmup: args.warmup,
     rounds: args.rounds,
     items: args.items,
     capacity: args.capacity || args.items * 2,
-    blocksize: args.blocksize,
     keyBytes: args.keyBytes,
-    valueBytes: args.valueBytes,
+    sizes,
     ttl: args.ttl,
     pollMs: args.pollMs,
     targetBatchNs: args.targetBatchNs,
@@ -95,7 +107,8 @@ async function main() {
     method:
       'Synchronous ops are timed in batches with process.hrtime.bigint(); per-op latency = (batch time - timer overhead) / batch ' +
       'size; median and p99 over batches (p99 of batch averages). Async ops (IPC) are timed one by one. Throughput = ops / ' +
-      'elapsed time per worker, summed over workers. Each figure is the median over rounds.',
+      'elapsed time per worker, summed over workers. Each figure is the median over rounds. Value sizes run one after ' +
+      'another, each on the table rewarmed with values of that size.',
     trials,
   };
   await publishResult(args.results, args.name, result);

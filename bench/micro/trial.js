@@ -3,7 +3,8 @@
 // process is the cluster primary. It sets the store up through the driver
 // (IPC stores need the primary's side), forks the workers, has one worker (or
 // every worker, for per-process stores) fill the table, then runs the timed
-// phases in all workers at once and pools what they measured.
+// phases in all workers at once and pools what they measured; again for each
+// value size.
 // Started by run.js with fork(); the trial's parameters come as JSON in argv[2]
 // and the result goes back with process.send().
 const cluster = require('node:cluster');
@@ -12,6 +13,7 @@ const path = require('node:path');
 const { loadDriver } = require('./drivers');
 const { summarize, median, round } = require('../lib/summary');
 const { nextMessage } = require('../lib/worker-message');
+const { typicalSize } = require('./result');
 
 /** Pools one phase's worker results: latency over every batch of every worker, throughput summed. */
 function pool(results) {
@@ -60,6 +62,44 @@ function overRounds(rounds) {
   };
 }
 
+/**
+ * One timed phase in every worker at once, pooled. `phase.poll`: the stats
+ * poller runs in this process meanwhile.
+ */
+async function runPhase(workers, primary, params, driver, phase, valueBytes) {
+  let timer;
+  let polls = 0;
+  if (phase.poll) {
+    timer = setInterval(() => {
+      primary.pollStats();
+      polls++;
+    }, params.pollMs);
+  }
+  const message = { cmd: 'run', op: phase.op, valueBytes, durationNs: params.duration * 1e9, warmupNs: params.warmup * 1e9 };
+  // This process's CPU over the phase: for the IPC store, the primary's
+  // work per operation (it answers every get and set); for the others, the
+  // baseline of an idle primary.
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = process.hrtime.bigint();
+  const results = await Promise.all(workers.map((w) => { const p = nextMessage(w, 'result'); w.send(message); return p; }));
+  const cpu = process.cpuUsage(cpuBefore);
+  const wallUs = Number(process.hrtime.bigint() - wallBefore) / 1000;
+  if (timer) clearInterval(timer);
+  // A get phase measures what it claims only if the table holds values of this size.
+  for (const r of results) {
+    if (phase.op === 'get' && r.valueBytesSeen !== valueBytes) {
+      const seen = r.valueBytesSeen === undefined ? 'a miss' : `a ${r.valueBytesSeen}-byte value`;
+      throw new Error(`${driver.name}: a worker read ${seen} before the ${valueBytes}-byte get phase`);
+    }
+  }
+  const pooled = pool(results);
+  const served = results.reduce((n, r) => n + r.ops + r.warmupOps, 0);
+  pooled.primaryCpuNsPerOp = ((cpu.user + cpu.system) * 1000) / served;
+  pooled.primaryCoreShare = (cpu.user + cpu.system) / wallUs;
+  if (phase.poll) pooled.polls = polls;
+  return pooled;
+}
+
 async function main() {
   const params = JSON.parse(process.argv[2]);
   // How busy the (shared) machine was when this trial started: 1-minute load average.
@@ -78,43 +118,32 @@ async function main() {
   const ready = await Promise.all(workers.map((w) => nextMessage(w, 'ready')));
 
   const warmers = driver.warmInEveryWorker ? workers : workers.slice(0, 1);
-  const warmed = await Promise.all(warmers.map((w) => { const p = nextMessage(w, 'warmed'); w.send({ cmd: 'warm' }); return p; }));
+  const typical = typicalSize(params.sizes);
 
-  // The phases of one round. A stats poller (issue 4) runs in this process,
-  // which is not a worker, during the 'getPolled' phase only; the plain 'get'
-  // phase of the same round is its reference.
-  const phases = [{ name: 'get', op: 'get' }];
-  if (driver.statsPoller && primary.pollStats && params.pollMs > 0) phases.push({ name: 'getPolled', op: 'get', poll: true });
-  phases.push({ name: 'set', op: 'set' });
+  // Value sizes one after another, in the order given (the typical session
+  // first by default, so its rows are measured on a table no larger value has
+  // passed through yet): for each, the table is warmed
+  // with values of that size (every key replaced), then `rounds` rounds of its
+  // phases run. A stats poller (issue 4) runs in this process, which is not a
+  // worker, during the 'getPolled' phase only, at the typical size; the plain
+  // 'get' phase of the same round is its reference.
+  const sizes = [];
+  for (const valueBytes of params.sizes) {
+    const warmed = await Promise.all(warmers.map((w) => { const p = nextMessage(w, 'warmed'); w.send({ cmd: 'warm', valueBytes }); return p; }));
+    const phases = [{ name: 'get', op: 'get' }];
+    if (valueBytes === typical && driver.statsPoller && primary.pollStats && params.pollMs > 0) phases.push({ name: 'getPolled', op: 'get', poll: true });
+    phases.push({ name: 'set', op: 'set' });
 
-  const byPhase = {};
-  for (let round = 0; round < params.rounds; round++) {
-    for (const phase of phases) {
-      let timer;
-      let polls = 0;
-      if (phase.poll) {
-        timer = setInterval(() => {
-          primary.pollStats();
-          polls++;
-        }, params.pollMs);
-      }
-      const message = { cmd: 'run', op: phase.op, durationNs: params.duration * 1e9, warmupNs: params.warmup * 1e9 };
-      // This process's CPU over the phase: for the IPC store, the primary's
-      // work per operation (it answers every get and set); for the others, the
-      // baseline of an idle primary.
-      const cpuBefore = process.cpuUsage();
-      const wallBefore = process.hrtime.bigint();
-      const results = await Promise.all(workers.map((w) => { const p = nextMessage(w, 'result'); w.send(message); return p; }));
-      const cpu = process.cpuUsage(cpuBefore);
-      const wallUs = Number(process.hrtime.bigint() - wallBefore) / 1000;
-      if (timer) clearInterval(timer);
-      const pooled = pool(results);
-      const served = results.reduce((n, r) => n + r.ops + r.warmupOps, 0);
-      pooled.primaryCpuNsPerOp = ((cpu.user + cpu.system) * 1000) / served;
-      pooled.primaryCoreShare = (cpu.user + cpu.system) / wallUs;
-      if (phase.poll) pooled.polls = polls;
-      (byPhase[phase.name] ||= []).push(pooled);
+    const byPhase = {};
+    for (let round = 0; round < params.rounds; round++) {
+      for (const phase of phases) (byPhase[phase.name] ||= []).push(await runPhase(workers, primary, params, driver, phase, valueBytes));
     }
+    const ops = {};
+    for (const [name, rounds] of Object.entries(byPhase)) {
+      ops[name] = overRounds(rounds);
+      if (name === 'getPolled') ops[name].pollsPerRound = rounds.map((r) => r.polls);
+    }
+    sizes.push({ valueBytes, warmMs: Math.max(...warmed.map((w) => w.ms)), ops });
   }
 
   const primaryCpu = process.cpuUsage(startCpu);
@@ -122,11 +151,6 @@ async function main() {
   await Promise.all(workers.map((w) => new Promise((resolve) => { w.once('exit', resolve); w.send({ cmd: 'exit' }); })));
   await primary.close();
 
-  const ops = {};
-  for (const [name, rounds] of Object.entries(byPhase)) {
-    ops[name] = overRounds(rounds);
-    if (name === 'getPolled') ops[name].pollsPerRound = rounds.map((r) => r.polls);
-  }
   process.send({
     driver: driver.name,
     label: driver.label,
@@ -135,9 +159,9 @@ async function main() {
     loadAverage,
     store: describe,
     timerOverheadNs: median(ready.map((r) => r.timerOverheadNs)),
-    warmMs: Math.max(...warmed.map((w) => w.ms)),
     primaryCpuMs: round((primaryCpu.user + primaryCpu.system) / 1000),
-    ops,
+    // One entry per value size, in the order measured (result.js).
+    sizes,
   });
 }
 

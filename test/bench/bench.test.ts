@@ -10,41 +10,88 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, runScript, tempResults, checkResultFiles } from './fixtures/bench-run';
 
-t.test('bench:micro measures every store with 1 and 2 workers and records the results', async (t) => {
+t.test('bench:micro measures every store at every value size with 1 and 2 workers and records the results', async (t) => {
   const dir = tempResults(t);
+  // No --sizes: the default sizes are the rows under test.
   const run = await runScript(
     t,
     'bench/micro/run.js',
     ['--duration', '0.1', '--warmup', '0.05', '--rounds', '1', '--items', '200', '--workers', '1,2', '--waitIdle', '0', '--results', dir],
-    120_000,
+    150_000,
   );
   t.equal(run.code, 0, `bench:micro exits 0 (stderr: ${run.stderr.slice(-500)})`);
   const result = checkResultFiles(t, dir, 'micro');
   t.equal(result.benchmark, 'micro');
   t.equal(result.parameters.items, 200);
+  const sizes = [160, 1024, 2048, 4096];
+  t.same(result.parameters.sizes, sizes, 'by default: the typical 160-byte session, then 1, 2 and 4 KiB');
   for (const driver of ['shm', 'map', 'lmdb', 'ipc']) {
     for (const workers of [1, 2]) {
       const trial = result.trials.find((x: any) => x.driver === driver && x.workers === workers);
       t.ok(trial, `${driver} with ${workers} worker(s) was measured`);
       if (!trial) continue;
-      for (const op of ['get', 'set']) {
-        const o = trial.ops[op];
-        t.ok(o.medianNs > 0 && o.p99Ns >= o.medianNs && o.opsPerSec > 0, `${driver} x${workers} ${op}: median, p99, ops/s`);
-        // Every get hits (the table was warmed with every key) and every set succeeds:
-        // the benchmark measured the operation it claims to.
-        t.equal(o.okRatio, 1, `${driver} x${workers} ${op}: every call succeeded`);
+      t.same(trial.sizes.map((s: any) => s.valueBytes), sizes, `${driver} x${workers}: a row per value size, in order`);
+      for (const { valueBytes, ops } of trial.sizes) {
+        for (const op of ['get', 'set']) {
+          const o = ops[op];
+          t.ok(o.medianNs > 0 && o.p99Ns >= o.medianNs && o.opsPerSec > 0, `${driver} x${workers} ${op} ${valueBytes} B: median, p99, ops/s`);
+          // Every get hits (the table was warmed with every key at this size, and the
+          // trial checked a value's length) and every set succeeds: the benchmark
+          // measured the operation it claims to.
+          t.equal(o.okRatio, 1, `${driver} x${workers} ${op} ${valueBytes} B: every call succeeded`);
+        }
       }
     }
   }
+  // The shared cache holds 4 KiB values with the library's own blocksize and maxValueBytes.
+  const shm = result.trials.find((x: any) => x.driver === 'shm' && x.workers === 1);
+  t.equal(shm.store.blocksize, 64, 'shm: the default blocksize (the allocation granule)');
+  t.equal(shm.store.maxValueBytes, 10 * 1024, 'shm: the default maxValueBytes');
   // The IPC store's primary answers every operation: its CPU per operation was measured.
   for (const workers of [1, 2]) {
     const ipc = result.trials.find((x: any) => x.driver === 'ipc' && x.workers === workers);
-    t.ok(ipc.ops.get.primaryCpuNsPerOp > 0 && ipc.ops.get.primaryCoreShare > 0, `ipc x${workers}: the primary's CPU per get was measured`);
+    t.ok(ipc.sizes[0].ops.get.primaryCpuNsPerOp > 0 && ipc.sizes[0].ops.get.primaryCoreShare > 0, `ipc x${workers}: the primary's CPU per get was measured`);
   }
-  t.match(fs.readFileSync(path.join(dir, 'micro.md'), 'utf8'), /## The IPC store's primary/, "micro.md shows the IPC primary's cost");
-  const shm = result.trials.find((x: any) => x.driver === 'shm' && x.workers === 1);
-  t.ok(shm.ops.getPolled && shm.ops.getPolled.pollsPerRound[0] >= 0, 'shm get was also measured with a stats poller');
+  const md = fs.readFileSync(path.join(dir, 'micro.md'), 'utf8');
+  t.match(md, /## The IPC store's primary/, "micro.md shows the IPC primary's cost");
+  for (const size of ['160 B', '1 KiB', '2 KiB', '4 KiB']) {
+    t.match(md, new RegExp(`^\\| tls-shm-cache \\| ${size} \\| \\d`, 'm'), `micro.md has the shm row at ${size}`);
+    t.match(md, new RegExp(`^\\| in-process Map \\| ${size} \\| \\d`, 'm'), `micro.md has the Map row at ${size}`);
+  }
+  t.match(md, /^\| issue 10: shm get of a 2 KiB value < 0\.5 µs \| \d/m, 'the 2 KiB target has a measured figure');
+  // The stats poller phase runs at the typical size only.
+  t.ok(shm.sizes[0].ops.getPolled && shm.sizes[0].ops.getPolled.pollsPerRound[0] >= 0, 'shm get was also measured with a stats poller');
+  t.notOk(shm.sizes[3].ops.getPolled, 'no poller phase at 4 KiB');
   t.match(run.stdout, /tls-shm-cache/, 'the table is printed');
+});
+
+t.test('bench:micro --sizes measures the sizes given', async (t) => {
+  const dir = tempResults(t);
+  const run = await runScript(
+    t,
+    'bench/micro/run.js',
+    ['--duration', '0.05', '--warmup', '0.05', '--rounds', '1', '--items', '100', '--workers', '1', '--drivers', 'shm,map',
+      '--sizes=700,9000', '--pollMs', '0', '--waitIdle', '0', '--results', dir],
+    60_000,
+  );
+  t.equal(run.code, 0, `bench:micro exits 0 (stderr: ${run.stderr.slice(-500)})`);
+  const result = checkResultFiles(t, dir, 'micro');
+  t.same(result.parameters.sizes, [700, 9000]);
+  for (const driver of ['shm', 'map']) {
+    const trial = result.trials.find((x: any) => x.driver === driver);
+    t.same(trial.sizes.map((s: any) => s.valueBytes), [700, 9000], `${driver}: the sizes given, in order`);
+    for (const s of trial.sizes) for (const op of ['get', 'set']) t.equal(s.ops[op].okRatio, 1, `${driver} ${op} ${s.valueBytes} B: every call succeeded`);
+  }
+  // Over the default maxValueBytes (10 KiB): refused with a clear message, not measured as misses.
+  const over = await runScript(
+    t,
+    'bench/micro/run.js',
+    ['--duration', '0.05', '--warmup', '0.05', '--rounds', '1', '--items', '100', '--workers', '1', '--drivers', 'shm',
+      '--sizes', '160,20000', '--pollMs', '0', '--waitIdle', '0', '--results', dir],
+    60_000,
+  );
+  t.not(over.code, 0, 'a size over maxValueBytes fails the run');
+  t.match(over.stderr, /20000-byte value is over the default maxValueBytes \(10240\)/, 'and says why');
 });
 
 t.test('bench:tls runs the whole matrix against a real cluster and records the results', async (t) => {
@@ -126,7 +173,11 @@ t.test('bench:report regenerates the markdown and the chart from the json', asyn
         trials: [{ driver: 'shm', label: 'tls-shm-cache', workers: 1, timerOverheadNs: 1, ops: { get: { medianNs: 1, p99Ns: 2, opsPerSec: 3, batch: 1, rounds: [] }, set: { medianNs: 1, p99Ns: 2, opsPerSec: 3, batch: 1, rounds: [] } } }],
       });
   fs.writeFileSync(path.join(dir, 'micro.json'), json);
+  // bench/results also holds bench/remote's raw JSON, which has no renderer.
+  fs.writeFileSync(path.join(dir, 'remote.json'), JSON.stringify({ machine: { cpus: 1 }, rows: [] }));
   const run = await runScript(t, 'bench/report.js', ['--results', dir], 60_000);
   t.equal(run.code, 0, `bench:report exits 0 (stderr: ${run.stderr.slice(-500)})`);
   checkResultFiles(t, dir, 'micro');
+  t.match(run.stdout, /skipped .*remote\.json/, 'a JSON file that is not a result is skipped, not fatal');
+  t.notOk(fs.existsSync(path.join(dir, 'remote.md')), 'and nothing is rendered for it');
 });
