@@ -13,10 +13,14 @@
 const { SharedCache } = require('../../../dist');
 const { DEFAULT_BLOCKSIZE } = require('../../../dist/core/shared-cache');
 
-/** The `blocks` option: `capacity` values of the largest size, in blocks of the default granule. */
+/**
+ * The `blocks` option: `capacity` items of the largest size, in blocks of the
+ * default granule (an item is its key, in whole 8-byte words, then its value).
+ */
 function blocksFor(params) {
   if (!Number.isInteger(DEFAULT_BLOCKSIZE) || DEFAULT_BLOCKSIZE < 1) throw new Error('dist/core/shared-cache exports no DEFAULT_BLOCKSIZE');
-  return params.capacity * Math.ceil(Math.max(...params.sizes) / DEFAULT_BLOCKSIZE);
+  const keySpan = Math.ceil(params.keyBytes / 8) * 8;
+  return params.capacity * Math.ceil((keySpan + Math.max(...params.sizes)) / DEFAULT_BLOCKSIZE);
 }
 
 module.exports = {
