@@ -347,8 +347,10 @@ void TestExpiryFreesBlocks() {
   EXPECT_EQ(tlstest::CheckTable(c->segment()), std::string(""));
 }
 
-// A mixed population (90 % 160-byte, 10 % 1.1-4 KB values) churned with sets,
-// replaces and deletes: every value within the limit is stored and reads back.
+// A mixed population (90 % 160-byte, 10 % 1.1-4 KB values, 1 % anything up to
+// the limit) churned with sets, replaces and deletes for two million
+// operations: every value within the limit is stored and reads back whole,
+// and the table's structure (chains, free lists, block ownership) holds.
 void TestFragmentationChurnNeverRefuses() {
   Error e;
   std::unique_ptr<Cache> c = Cache::CreateShm(GB(512, 64, 512 * 7, 10240, 40), &e);
@@ -356,7 +358,7 @@ void TestFragmentationChurnNeverRefuses() {
   Table& t = c->table();
   tlstest::Rng rng(42);
   uint64_t refused = 0, wrong = 0;
-  const uint32_t ops = 300'000;
+  const uint32_t ops = 2'000'000;
   for (uint32_t op = 0; op < ops; ++op) {
     const std::string key = "session-" + std::to_string(rng.Below(2000));
     const uint32_t kind = uint32_t(rng.Below(100));
@@ -372,9 +374,10 @@ void TestFragmentationChurnNeverRefuses() {
       ++refused;
     }
     if (Get(t, key).value != v) ++wrong;
-    if (op % 50'000 == 0) EXPECT_EQ(tlstest::CheckTable(c->segment()), std::string(""));
+    if (op % 250'000 == 0) EXPECT_EQ(tlstest::CheckTable(c->segment()), std::string(""));
   }
   EXPECT_EQ(refused, 0u);
+  EXPECT(Counter(*c, kEvictions) > ops / 100);  // the churn really ran the table full
   EXPECT_EQ(wrong, 0u);
   EXPECT_EQ(Counter(*c, kErrors), 0u);
   EXPECT_EQ(tlstest::CheckTable(c->segment()), std::string(""));

@@ -57,7 +57,9 @@ import { checkOptions, rangeError, typeError, valueError } from '../core/validat
 export interface AttachOptions extends MaintainedCacheOptions {
   /**
    * Keeps the sessions of this server apart from those of other servers on
-   * the same cache (default `'default'`): keys are prefixed with it, and it is
+   * the same cache (default `'default'`): keys in another namespace are
+   * prefixed with it (the default namespace's keys are the bare 32-byte session
+   * IDs, which save blocks; session-key.ts), and it is
    * part of the session ID context, so neither a cached session nor a ticket
    * of one namespace resumes on another. At most 31 bytes (UTF-8). Two servers
    * of one process cannot share a namespace (ERR_TLS_SHM_NAMESPACE_IN_USE).
