@@ -277,7 +277,12 @@ interface Geometry {
   maxKeyLength: number;
 }
 
-function resolveGeometry(o: Partial<SharedCacheOptions>): Geometry {
+/**
+ * @internal The geometry `create` derives from its options (validated): the
+ * TLS layer resolves `memory` with it too.
+ */
+export function deriveGeometry(o: Partial<SharedCacheOptions>): Geometry {
+  if (o.items !== undefined && o.memory !== undefined) throw typeError('give items or memory, not both (memory derives items)');
   const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize, DEFAULT_BLOCKSIZE);
   const maxValueBytes = checkInteger(o.maxValueBytes, 'maxValueBytes', 1, LIMITS.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
   const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
@@ -653,7 +658,7 @@ interface CreateGeometry {
 function checkCreateOptions(options: SharedCacheOptions, where: string): CreateGeometry {
   const o = checkOptions<SharedCacheOptions>(options, where, CREATE_OPTIONS);
   if (options === undefined) throw typeError(`${where}: options { items, blocksize, timeout } are required`);
-  const { items, blocksize, blocks, maxValueBytes, maxKeyLength } = resolveGeometry(o);
+  const { items, blocksize, blocks, maxValueBytes, maxKeyLength } = deriveGeometry(o);
   const timeout = checkInteger(o.timeout, 'timeout', 1, LIMITS.timeout);
   const file = o.path === undefined ? undefined : path.resolve(checkString(o.path, 'path'));
   const backing = o.backing === undefined ? 'memfd' : o.backing;

@@ -5,7 +5,7 @@
  * primary's part itself) accept exactly the same words.
  */
 import path from 'node:path';
-import { LIMITS } from '../core/shared-cache';
+import { DEFAULT_BLOCKSIZE, deriveGeometry, LIMITS } from '../core/shared-cache';
 import { checkInteger, checkNumber, checkOptions, checkString, typeError } from '../core/validate';
 import type { RemoteOptions } from './remote-hook';
 import { SuppliedTicketKeys, TicketKeySpec } from './ticket-ring';
@@ -14,8 +14,8 @@ import { SuppliedTicketKeys, TicketKeySpec } from './ticket-ring';
 export const DEFAULTS = {
   /** Slots: sessions held at once. nginx: size of `ssl_session_cache shared:NAME:SIZE`. */
   items: 20000,
-  /** The allocation granule: a session takes ceil(size / blocksize) chained blocks. */
-  blocksize: 64,
+  /** The allocation granule: a session and its key take ceil(size / blocksize) chained blocks. */
+  blocksize: DEFAULT_BLOCKSIZE,
   /** Seconds a session is kept: nginx's `ssl_session_timeout` default, and Node's documented `sessionTimeout`. */
   timeout: 300,
   /** Seconds between sweeps of expired slots. uWSGI: `cache-expire-freq`. */
@@ -67,17 +67,25 @@ export interface StatsOptions {
 
 /** Options that decide how a cache is created and maintained (primary, single process, masterless). */
 export interface MaintainedCacheOptions {
-  /** Sessions held at once (default 20000). uWSGI: `items=`; nginx sizes the zone in bytes instead. */
+  /** Sessions held at once (default 20000, or derived from `memory`). uWSGI: `items=`. */
   items?: number;
   /**
-   * The allocation granule in bytes (default 64): a session takes
-   * ceil(size / blocksize) blocks, chained, so memory follows real session
-   * sizes. TLS 1.2 sessions without a client certificate take about 130–200
-   * bytes; sessions of clients that present a certificate carry it, 0.7–4 KB
-   * (README: sizing). uWSGI: `blocksize=`.
+   * A memory budget in bytes instead of `items`, the way nginx sizes
+   * `ssl_session_cache shared:NAME:SIZE`: as many slots as typical sessions
+   * fit (about 4,400 a MiB), and every block the rest holds, so larger
+   * sessions fill blocks before slots run out. The whole segment stays within it.
+   */
+  memory?: number;
+  /**
+   * The allocation granule in bytes (default 96): a session and its key (the
+   * 32-byte session ID) take ceil(bytes / blocksize) blocks, chained, so
+   * memory follows real session sizes. TLS 1.2 sessions without a client
+   * certificate take about 160 bytes (two default blocks with the key; with
+   * ALPN 164–170, where 104 fits better); sessions of clients that present a
+   * certificate carry it, 0.7–4 KB (README: sizing). uWSGI: `blocksize=`.
    */
   blocksize?: number;
-  /** Value blocks (default: `items` sessions of the typical mix, 448 bytes on average). uWSGI: `blocks=`. */
+  /** Blocks (default: `items` sessions of the typical mix, 448 bytes on average; with `memory`, the rest of it). uWSGI: `blocks=`. */
   blocks?: number;
   /** Largest session stored, in bytes (default 10240, Node's own limit); larger ones count as `tooLarge`. */
   maxValueBytes?: number;
@@ -134,16 +142,29 @@ export interface ResolvedCacheOptions {
   remote: RemoteOptions | undefined;
 }
 
-export const MAINTAINED_CACHE_OPTIONS = ['items', 'blocksize', 'blocks', 'maxValueBytes', 'timeout', 'sweepInterval', 'tickets', 'path', 'stats', 'remote'] as const;
+export const MAINTAINED_CACHE_OPTIONS = ['items', 'memory', 'blocksize', 'blocks', 'maxValueBytes', 'timeout', 'sweepInterval', 'tickets', 'path', 'stats', 'remote'] as const;
 
 /** Validates and defaults the cache options, naming the option (`where.option`) in every error. */
 export function resolveCacheOptions(o: MaintainedCacheOptions, where: string): ResolvedCacheOptions {
-  const items = checkInteger(o.items, `${where}: items`, 1, LIMITS.items, DEFAULTS.items);
+  if (o.items !== undefined && o.memory !== undefined) {
+    throw typeError(`${where}: give items or memory, not both (memory derives items)`);
+  }
+  let items = checkInteger(o.items, `${where}: items`, 1, LIMITS.items, DEFAULTS.items);
   const blocksize = checkInteger(o.blocksize, `${where}: blocksize`, LIMITS.minBlocksize, LIMITS.blocksize, DEFAULTS.blocksize);
-  const blocks = o.blocks === undefined ? undefined : checkInteger(o.blocks, `${where}: blocks`, 1, LIMITS.blocks);
+  let blocks = o.blocks === undefined ? undefined : checkInteger(o.blocks, `${where}: blocks`, 1, LIMITS.blocks);
   const maxValueBytes =
     o.maxValueBytes === undefined ? undefined : checkInteger(o.maxValueBytes, `${where}: maxValueBytes`, 1, LIMITS.maxValueBytes);
   const timeout = checkInteger(o.timeout, `${where}: timeout`, 1, LIMITS.timeout, DEFAULTS.timeout);
+  if (o.memory !== undefined) {
+    // Resolved to items and blocks here, so that everything downstream (the
+    // primary, masterless files, worker option checks) sees one geometry.
+    const memory = checkInteger(o.memory, `${where}: memory`, 1, LIMITS.segmentBytes);
+    try {
+      ({ items, blocks } = deriveGeometry({ memory, blocksize, blocks, maxValueBytes }));
+    } catch (error) {
+      throw Object.assign(error as Error, { message: `${where}: ${(error as Error).message}` });
+    }
+  }
   const sweepInterval = checkNumber(o.sweepInterval, `${where}: sweepInterval`, 0.01, MAX_SWEEP_SECONDS, DEFAULTS.sweepInterval);
   return {
     items,

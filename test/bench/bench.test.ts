@@ -45,7 +45,7 @@ t.test('bench:micro measures every store at every value size with 1 and 2 worker
   }
   // The shared cache holds 4 KiB values with the library's own blocksize and maxValueBytes.
   const shm = result.trials.find((x: any) => x.driver === 'shm' && x.workers === 1);
-  t.equal(shm.store.blocksize, 64, 'shm: the default blocksize (the allocation granule)');
+  t.equal(shm.store.blocksize, 96, 'shm: the default blocksize (the allocation granule)');
   t.equal(shm.store.maxValueBytes, 10 * 1024, 'shm: the default maxValueBytes');
   // The IPC store's primary answers every operation: its CPU per operation was measured.
   for (const workers of [1, 2]) {

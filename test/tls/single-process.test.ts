@@ -66,6 +66,9 @@ t.test('setupSharedCache refuses bad options, naming them', async (t) => {
     [{ stats: { host: '' } }, /stats.host must be a non-empty string/, 'ERR_INVALID_ARG_TYPE'],
     [{ path: 42 }, /path must be a non-empty string/, 'ERR_INVALID_ARG_TYPE'],
     [{ items: 1 << 24, blocksize: 1 << 20, blocks: 1 << 14 }, /GiB/, 'ERR_OUT_OF_RANGE'],
+    [{ items: 1000, memory: 1 << 24 }, /setupSharedCache: give items or memory, not both/, 'ERR_INVALID_ARG_TYPE'],
+    [{ memory: 0 }, /setupSharedCache: memory must be an integer from 1/, 'ERR_OUT_OF_RANGE'],
+    [{ memory: 65536 }, /setupSharedCache: memory: 65536 bytes cannot hold one item/, 'ERR_OUT_OF_RANGE'],
   ];
   for (const [options, message, code] of bad) {
     t.throws(() => setupSharedCache(options as never), { message, code }, JSON.stringify(options));
@@ -137,6 +140,19 @@ t.test('mode 2: a single process gets a private cache from items, blocksize, tim
   t.equal(attachment.cache.closed, true, 'the private cache is closed');
   t.notOk(segmentExists(handle), 'and removed');
   t.same(await opensslReconnect(port, ['-no_ticket', '-tls1_2']).then((o) => o[5]), 'New', 'no more shared resumption once detached');
+});
+
+t.test('a memory budget, the nginx way: sessions per MiB of the whole segment, resumed', async (t) => {
+  const server = newServer();
+  const memory = 4 * 1024 * 1024;
+  const attachment = attachSharedCache(server, { memory, timeout: 60 });
+  t.teardown(() => attachment.detach());
+  const s = attachment.cache.stats();
+  t.ok(s.memoryBytes <= memory, `${s.memoryBytes} bytes mapped, within the budget`);
+  t.ok(s.items >= 4 * 4400, `${s.items} slots: at least 4,400 typical sessions a MiB`);
+  t.equal(s.blocksize, 96, 'the default granule');
+  const port = await listen(t, server);
+  t.same(await opensslReconnect(port, ['-no_ticket', '-tls1_2']), ['New', 'Reused', 'Reused', 'Reused', 'Reused', 'Reused']);
 });
 
 t.test('https and http2 secure servers attach too', async (t) => {
