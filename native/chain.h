@@ -1,5 +1,6 @@
 // Reading an item's chain of blocks (layout.h): the key, then the value, over
-// ceil((key_length + value_length) / blocksize) blocks linked through links[].
+// ceil((KeySpan(key_length) + value_length) / block_stride) blocks linked
+// through links[].
 //
 // Used without a lock (Table::Get, the outbox drainer) as well as under it: it
 // follows exactly the blocks the lengths announce and range-checks every link,

@@ -17,18 +17,20 @@
 //                     item's key followed by its value
 //
 // Items span blocks (HAProxy shctx style): a slot holds the first block + 1 of
-// a chain of ceil((key_length + value_length) / blocksize) blocks, linked
-// through links[] (kept apart from the blocks so that a block is all payload),
-// that holds the key then the value. Keeping the key in the chain rather than
+// a chain of ceil((KeySpan(key_length) + value_length) / block_stride) blocks
+// (chain.h: the key padded to whole 8-byte words, blocksize rounded up to 8),
+// linked through links[] (kept apart from the blocks so that a block is all
+// payload), that holds the key then the value. Keeping the key in the chain rather than
 // in a key area of max_key_length bytes per slot makes memory follow the real
 // sizes: a 160-byte session under a 32-byte key is 192 bytes of blocks and
-// 36 bytes of slot and bucket (about 4,400 per MiB, layout included). Free
+// 36 bytes of slot and bucket (4,418 per MiB of a 16 MiB segment, layout
+// included: bench/density). Free
 // blocks are one list through the same links (Header::block_free_head), so any
 // `n` free blocks will do: there is no fragmentation, and a set refused for
 // room is impossible once eviction has freed enough blocks. A set that needs
 // more blocks than are free evicts (closest to expiry in a sample, as for
-// slots) until enough are free; `blocks * blocksize >= max_value_bytes` is a
-// geometry rule (with the key: `max_key_length + max_value_bytes`), so evicting
+// slots) until enough are free; `blocks * block_stride >=
+// KeySpan(max_key_length) + max_value_bytes` is a geometry rule, so evicting
 // everything always makes room.
 // Allocator rules under the seqlock:
 // - A writer pops the blocks it needs from the free list, copies key and value in
@@ -100,7 +102,7 @@ constexpr char kMagic[8] = {'T', 'L', 'S', 'S', 'H', 'M', 'C', '\0'};
 // lock progress counters, counts never move between stripes; 5: values span
 // chained blocks (blocks, max_value_bytes, links[], the block free list);
 // 6: keys move from the slot into the chain, 32-byte SlotMeta with a 32-bit
-// hash, one bucket per slot, a 4096-record outbox.
+// hash, one bucket per slot, an 8192-record outbox.
 constexpr uint32_t kLayoutVersion = 6;
 
 constexpr uint32_t kStripes = 128;     // process slots for counters

@@ -24,9 +24,10 @@
 
 namespace tlsshm {
 
-// 4096 records: at the default publishInterval (50 ms) a drainer keeps up
-// with 80,000 sets a second, several times what a host handshakes.
-constexpr uint32_t kOutboxEntries = 4096;  // records; a power of two
+// 8192 records (64 KiB): the drainer (src/remote/tier.ts) reads it every
+// 50 ms whatever its publish interval, so it keeps up with 160,000 sets a
+// second, or rides out a 100 ms event-loop stall at 80,000.
+constexpr uint32_t kOutboxEntries = 8192;  // records; a power of two
 // Bytes at the end of the segment: a cache line of header, then the records,
 // rounded to whole pages.
 constexpr uint64_t kOutboxBytes = ((kCacheLine + 8ull * kOutboxEntries) + 4095) / 4096 * 4096;

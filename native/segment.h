@@ -36,8 +36,9 @@ namespace tlsshm {
 struct Geometry {
   uint32_t items = 0;
   uint32_t blocksize = 0;       // allocation granule
-  uint32_t blocks = 0;          // value blocks
-  uint32_t max_value_bytes = 0; // longest value; <= blocks * blocksize
+  uint32_t blocks = 0;          // blocks for keys and values
+  uint32_t max_value_bytes = 0; // longest value; the longest item (KeySpan(max_key_length) +
+                                // max_value_bytes) fits in blocks * AlignUp(blocksize, 8)
   uint32_t max_key_length = 0;
   uint32_t default_ttl_s = 0;
 };

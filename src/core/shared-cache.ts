@@ -233,16 +233,18 @@ export function defaultBlocks(
 
 /**
  * Bytes a cache of this geometry maps; the same arithmetic as ComputeLayout in
- * native/segment.cc. `blocks` defaults as in {@link SharedCache.create}.
- * `maxKeyLength` changes the size only through the default `blocks` (keys live
- * in the blocks, not in the slots).
+ * native/segment.cc. `blocks` defaults as in {@link SharedCache.create} given
+ * `items` (not `memory`), which is where `maxKeyLength` and `maxValueBytes`
+ * count: keys live in the blocks, not in the slots.
  */
 export function segmentBytes(
   items: number,
   blocksize = DEFAULT_BLOCKSIZE,
   maxKeyLength = DEFAULT_MAX_KEY_LENGTH,
-  blocks = defaultBlocks(items, blocksize, DEFAULT_MAX_VALUE_BYTES, maxKeyLength),
+  blocks?: number,
+  maxValueBytes = DEFAULT_MAX_VALUE_BYTES,
 ): number {
+  blocks ??= defaultBlocks(items, blocksize, maxValueBytes, maxKeyLength);
   const align = (v: number, a: number) => Math.ceil(v / a) * a;
   // sizeof(Header) is 704 (a multiple of 64; the robust mutex is 40 bytes on
   // glibc and musl; the ticket ring takes 320), then kStripes × sizeof(Stripe) = 128 × 448 bytes,
@@ -251,8 +253,8 @@ export function segmentBytes(
   // sizeof(SlotMeta) is 32.
   const linksOffset = align(metaOffset + items * 32, 64);
   const blocksOffset = align(linksOffset + 4 * blocks, 64);
-  // The outbox (native/outbox.h): a 64-byte head and 4096 8-byte records, in whole pages.
-  const outboxBytes = align(64 + 8 * 4096, 4096);
+  // The outbox (native/outbox.h): a 64-byte head and 8192 8-byte records, in whole pages.
+  const outboxBytes = align(64 + 8 * 8192, 4096);
   return align(blocksOffset + blocks * blockPayload(blocksize), 4096) + outboxBytes;
 }
 
@@ -286,6 +288,7 @@ export function deriveGeometry(o: Partial<SharedCacheOptions>): Geometry {
   const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize, DEFAULT_BLOCKSIZE);
   const maxValueBytes = checkInteger(o.maxValueBytes, 'maxValueBytes', 1, LIMITS.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
   const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
+  if (o.blocks !== undefined) checkInteger(o.blocks, 'blocks', 1, LIMITS.blocks);
   const fewest = minimumBlocks(blocksize, maxValueBytes, maxKeyLength);
   let items: number;
   let derivedBlocks: number;

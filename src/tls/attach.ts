@@ -29,7 +29,7 @@ import { TlsShmCacheError } from '../core/errors';
 import { HandshakeCounter } from './handshake-counter';
 import { Maintenance } from './maintenance';
 import { readSession, TLS1_3_VERSION } from './session-der';
-import { DEFAULT_NAMESPACE, MAX_SESSION_ID_BYTES, sessionKeys } from './session-key';
+import { DEFAULT_NAMESPACE, SESSION_ID_BYTES, sessionKeys } from './session-key';
 import { isInProcessHandle } from '../core/in-process';
 import { warnOnce } from '../core/warnings';
 import {
@@ -97,7 +97,7 @@ const ATTACH_OPTIONS = ['namespace', ...MAINTAINED_CACHE_OPTIONS] as const;
  * namespace (session-key.ts); the cache's keys are at most 64 bytes
  * (SharedCache's default maxKeyLength).
  */
-const MAX_NAMESPACE_BYTES = 64 - 1 - MAX_SESSION_ID_BYTES;
+const MAX_NAMESPACE_BYTES = 64 - 1 - SESSION_ID_BYTES;
 
 /** Namespaces attached in this process, and by which server. */
 const namespacesInUse = new Map<string, tls.Server>();
@@ -185,6 +185,10 @@ function resolveNamespace(value: unknown): string {
   if (value === undefined) return DEFAULT_NAMESPACE;
   if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
     throw typeError(`attachSharedCache: namespace must be a non-empty string without NUL bytes, got ${typeof value === 'string' ? `'${value}'` : typeof value}`);
+  }
+  if (Buffer.from(value).toString('utf8') !== value) {
+    // A lone surrogate becomes U+FFFD in UTF-8: two such names would share keys.
+    throw typeError('attachSharedCache: namespace must be well-formed Unicode (it has a lone surrogate)');
   }
   const bytes = Buffer.byteLength(value);
   if (bytes > MAX_NAMESPACE_BYTES) {
@@ -425,7 +429,7 @@ function install(server: tls.Server, namespace: string, source: SegmentSource): 
 
   // Keys come from one scratch buffer (session-key.ts): the cache copies the
   // key before returning, and both listeners run synchronously. An ID no key
-  // is made for (not 1..32 bytes) is neither stored nor looked up.
+  // is made for (not 32 bytes) is neither stored nor looked up.
   const keyOf = sessionKeys(namespace);
 
   // A failing cache must never fail a handshake: the session is simply not shared.

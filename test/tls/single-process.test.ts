@@ -85,6 +85,8 @@ t.test('attachSharedCache refuses bad input, naming it', async (t) => {
   t.throws(() => attachSharedCache(server, { namespace: '' }), { code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(() => attachSharedCache(server, { namespace: 7 } as never), { code: 'ERR_INVALID_ARG_TYPE' });
   t.throws(() => attachSharedCache(server, { namespace: 'x'.repeat(32) }), { code: 'ERR_OUT_OF_RANGE', message: /at most 31 bytes/ });
+  t.throws(() => attachSharedCache(server, { namespace: 'a\uD800' }), { code: 'ERR_INVALID_ARG_TYPE', message: /well-formed Unicode/ }, 'a lone surrogate (it would share keys with a\\uDC00)');
+  t.throws(() => attachSharedCache(server, { items: 10, memory: 1 << 24 }), { code: 'ERR_INVALID_ARG_TYPE', message: /give items or memory, not both/ });
   t.throws(() => attachSharedCache(server, { items: -1 }), { code: 'ERR_OUT_OF_RANGE' });
   t.throws(() => attachSharedCache(server, { tickets: { rotate: 'daily' } } as never), { code: 'ERR_INVALID_ARG_TYPE' });
 
