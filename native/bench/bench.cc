@@ -219,13 +219,18 @@ std::function<uint64_t(uint32_t)> SetBatch(Table& table, Workload& w) {
   };
 }
 
-std::unique_ptr<Cache> NewCache(uint32_t items, uint32_t blocksize) {
+// The library's default granule (src/core/shared-cache.ts DEFAULT_BLOCKSIZE)
+// and value limit; blocks for every slot to hold an item of `value_bytes`.
+constexpr uint32_t kBlocksize = 96;
+constexpr uint32_t kDefaultMaxValueBytes = 10240;
+
+std::unique_ptr<Cache> NewCache(uint32_t items, uint32_t value_bytes) {
   Geometry g;
   g.items = items;
-  g.blocksize = blocksize;
-  // One block per item, values up to blocksize: the shape these rows have always timed.
-  g.blocks = items;
-  g.max_value_bytes = blocksize;
+  g.blocksize = kBlocksize;
+  const uint32_t per_item = uint32_t((KeySpan(kKeyBytes) + value_bytes + kBlocksize - 1) / kBlocksize);
+  g.blocks = std::max(items * per_item, uint32_t((KeySpan(64) + kDefaultMaxValueBytes + kBlocksize - 1) / kBlocksize));
+  g.max_value_bytes = kDefaultMaxValueBytes;
   g.max_key_length = 64;
   g.default_ttl_s = 3600;
   Error error;
@@ -468,9 +473,9 @@ int main(int argc, char** argv) {
   std::vector<Case> cases;
 
   for (uint32_t value_bytes : {160u, 1000u}) {
-    const uint32_t blocksize = value_bytes <= 256 ? 256 : 1024;
+    const uint32_t blocksize = kDefaultMaxValueBytes;  // room the reads copy into
     // Twice as many slots as keys, as bench:micro does: every get hits.
-    std::unique_ptr<Cache> cache = NewCache(p.items * 2, blocksize);
+    std::unique_ptr<Cache> cache = NewCache(p.items * 2, value_bytes);
     Table& table = cache->table();
     Workload w = MakeWorkload(p.items, value_bytes, blocksize, 0x9e3779b9);
     Warm(table, w);
@@ -487,8 +492,8 @@ int main(int argc, char** argv) {
     // every set misses, evicts the slot closest to expiry and inserts. This is
     // what a full handshake holds the write lock for (an upper bound: the
     // hashing is inside the call but outside the lock).
-    std::unique_ptr<Cache> cache = NewCache(p.items, 256);
-    Workload w = MakeWorkload(p.items * 4, 160, 256, 0x12345);
+    std::unique_ptr<Cache> cache = NewCache(p.items, 160);
+    Workload w = MakeWorkload(p.items * 4, 160, kDefaultMaxValueBytes, 0x12345);
     cases.push_back({"set (new key, evicts)", "set", 160, 1, RunRounds(SetBatch(cache->table(), w), p, overhead_ns)});
     Table& table = cache->table();
     auto lock_batch = [&table](uint32_t n) {
