@@ -23,7 +23,7 @@
 // payload), that holds the key then the value. Keeping the key in the chain rather than
 // in a key area of max_key_length bytes per slot makes memory follow the real
 // sizes: a 160-byte session under a 32-byte key is 192 bytes of blocks and
-// 36 bytes of slot and bucket (4,418 per MiB of a 16 MiB segment, layout
+// 36 bytes of slot and bucket (4,409 per MiB of a 16 MiB segment, layout
 // included: bench/density). Free
 // blocks are one list through the same links (Header::block_free_head), so any
 // `n` free blocks will do: there is no fragmentation, and a set refused for
@@ -50,7 +50,7 @@
 //   rebuilds the free list from every block no kept slot owns. A writer killed
 //   while popping, copying or pushing blocks therefore leaks nothing and
 //   leaves no chain shared by two items.
-//   Outbox            the last kOutboxBytes: a ring of (slot, seq) records that
+//   Outbox            the last OutboxBytes(OutboxEntries(items)): a ring of (slot, seq) records that
 //                     Table::Set appends under the write lock it already holds,
 //                     read by the one process that publishes new sessions to
 //                     the cross-host tier (outbox.h; src/remote/). Its own
@@ -102,7 +102,7 @@ constexpr char kMagic[8] = {'T', 'L', 'S', 'S', 'H', 'M', 'C', '\0'};
 // lock progress counters, counts never move between stripes; 5: values span
 // chained blocks (blocks, max_value_bytes, links[], the block free list);
 // 6: keys move from the slot into the chain, 32-byte SlotMeta with a 32-bit
-// hash, one bucket per slot, an 8192-record outbox.
+// hash, one bucket per slot, an outbox of items / 16 records (1024..16384).
 constexpr uint32_t kLayoutVersion = 6;
 
 constexpr uint32_t kStripes = 128;     // process slots for counters

@@ -11,7 +11,7 @@ namespace {
 // Geometry comes from the segment's snapshot taken at open (layout.h), never
 // from the live header.
 OutboxArea* AreaOf(const Segment& segment) {
-  return reinterpret_cast<OutboxArea*>(segment.base() + segment.layout().total_bytes - kOutboxBytes);
+  return reinterpret_cast<OutboxArea*>(segment.base() + segment.layout().outbox_offset);
 }
 
 // Copies slot `index` if its sequence number is still `seq` and it holds a live
@@ -50,7 +50,7 @@ bool CopySlot(const Segment& segment, uint32_t index, uint32_t seq, uint64_t now
 void Outbox::Append(uint32_t slot, uint32_t seq) {
   if (area_ == nullptr) return;
   const uint64_t head = area_->head;
-  StoreRelease(area_->records[head & (kOutboxEntries - 1)], (uint64_t(slot) << 32) | seq);
+  StoreRelease(area_->records()[head & mask_], (uint64_t(slot) << 32) | seq);
   StoreRelease(area_->head, head + 1);
 }
 
@@ -62,16 +62,17 @@ DrainResult DrainOutbox(const Segment& segment, uint64_t cursor, uint32_t max_it
   DrainResult r{cursor, 0, 0, {}};
   const OutboxArea* area = AreaOf(segment);
   const uint32_t items = segment.geometry().items;
+  const uint32_t entries = segment.layout().outbox_entries;
   uint64_t head = LoadAcquire(area->head);
   if (cursor > head) cursor = head;  // a cursor from another segment or a reset
-  if (head - cursor > kOutboxEntries) {
-    r.lost += head - cursor - kOutboxEntries;
-    cursor = head - kOutboxEntries;
+  if (head - cursor > entries) {
+    r.lost += head - cursor - entries;
+    cursor = head - entries;
   }
   for (; cursor < head && r.items.size() < max_items; ++cursor) {
-    const uint64_t record = LoadAcquire(area->records[cursor & (kOutboxEntries - 1)]);
+    const uint64_t record = LoadAcquire(area->records()[cursor & (entries - 1)]);
     // Lapped while reading: the record may belong to a later append.
-    if (LoadAcquire(area->head) - cursor > kOutboxEntries) {
+    if (LoadAcquire(area->head) - cursor > entries) {
       ++r.lost;
       continue;
     }

@@ -13,7 +13,7 @@
 // - The slot is then copied under its own seqlock; a slot whose sequence number
 //   moved (replaced, evicted, freed) since the record was made is skipped: that
 //   value is gone from this host too.
-// - A drainer that falls more than kOutboxEntries behind loses the oldest
+// - A drainer that falls more than OutboxEntries(items) behind loses the oldest
 //   records and is told how many.
 #pragma once
 
@@ -24,32 +24,45 @@
 
 namespace tlsshm {
 
-// 8192 records (64 KiB): the drainer (src/remote/tier.ts) reads it every
-// 50 ms whatever its publish interval, so it keeps up with 160,000 sets a
-// second, or rides out a 100 ms event-loop stall at 80,000.
-constexpr uint32_t kOutboxEntries = 8192;  // records; a power of two
+// Records in a segment's outbox, from its number of slots: a sixteenth of
+// them, as a power of two from 1024 to 16384 (8 KiB to 128 KiB; 8192 for a
+// 16 MiB cache). The drainer (src/remote/tier.ts) reads it every 50 ms
+// whatever its publish interval, so even the smallest keeps up with 20,000
+// sets a second, which would turn a cache of 16,000 slots or fewer over
+// every second; larger caches get more room, so the fixed cost stays a small
+// part of every size (a 1 MiB cache holds about 4,000 sessions).
+constexpr uint32_t kOutboxMinEntries = 1024;
+constexpr uint32_t kOutboxMaxEntries = 16384;
+inline uint32_t OutboxEntries(uint32_t items) {
+  uint32_t n = kOutboxMinEntries;
+  while (n < kOutboxMaxEntries && n < items / 16) n <<= 1;
+  return n;
+}
 // Bytes at the end of the segment: a cache line of header, then the records,
 // rounded to whole pages.
-constexpr uint64_t kOutboxBytes = ((kCacheLine + 8ull * kOutboxEntries) + 4095) / 4096 * 4096;
+inline uint64_t OutboxBytes(uint32_t entries) { return ((kCacheLine + 8ull * entries) + 4095) / 4096 * 4096; }
 
 struct OutboxArea {
   uint64_t head;  // records appended since creation; written under write_lock
   uint8_t pad[kCacheLine - 8];
-  uint64_t records[kOutboxEntries];  // (slot << 32) | seq, at head % kOutboxEntries
+  // Then `entries` records, (slot << 32) | seq, the one of append n at n % entries.
+  uint64_t* records() { return reinterpret_cast<uint64_t*>(this + 1); }
+  const uint64_t* records() const { return reinterpret_cast<const uint64_t*>(this + 1); }
 };
-static_assert(sizeof(OutboxArea) <= kOutboxBytes, "outbox fits its area");
+static_assert(sizeof(OutboxArea) == kCacheLine, "records start on the next cache line");
 
 // The writer's side, held by each Table.
 class Outbox {
  public:
   Outbox() = default;
-  explicit Outbox(uint8_t* area) : area_(reinterpret_cast<OutboxArea*>(area)) {}
+  Outbox(uint8_t* area, uint32_t entries) : area_(reinterpret_cast<OutboxArea*>(area)), mask_(entries - 1) {}
   // Caller holds the write lock.
   void Append(uint32_t slot, uint32_t seq);
   uint64_t Head() const;
 
  private:
   OutboxArea* area_ = nullptr;
+  uint32_t mask_ = 0;  // entries - 1
 };
 
 // One session copied out of the table for the drainer.

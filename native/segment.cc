@@ -237,7 +237,10 @@ Layout ComputeLayout(const Geometry& g) {
   l.links_offset = AlignUp(l.meta_offset + uint64_t(g.items) * l.meta_stride, kCacheLine);
   l.blocks_offset = AlignUp(l.links_offset + 4ull * g.blocks, kCacheLine);
   l.total_bytes = AlignUp(l.blocks_offset + uint64_t(g.blocks) * l.block_stride, 4096);
-  l.total_bytes += kOutboxBytes;  // the outbox is the last kOutboxBytes (outbox.h)
+  // The outbox is the last OutboxBytes(outbox_entries) (outbox.h).
+  l.outbox_entries = OutboxEntries(g.items);
+  l.outbox_offset = l.total_bytes;
+  l.total_bytes += OutboxBytes(l.outbox_entries);
   return l;
 }
 

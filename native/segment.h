@@ -54,6 +54,8 @@ struct Layout {
   uint64_t meta_offset;
   uint64_t links_offset;
   uint64_t blocks_offset;
+  uint32_t outbox_entries;  // OutboxEntries(items) (outbox.h)
+  uint64_t outbox_offset;   // the outbox: the last OutboxBytes(outbox_entries)
   uint64_t total_bytes;
 };
 

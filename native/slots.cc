@@ -33,7 +33,7 @@ Table::Table(const Segment& segment, uint64_t* counters) {
   max_key_length_ = g.max_key_length;
   bucket_count_ = l.bucket_count;
   meta_stride_ = l.meta_stride;
-  outbox_ = Outbox(segment.base() + l.total_bytes - kOutboxBytes);
+  outbox_ = Outbox(segment.base() + l.outbox_offset, l.outbox_entries);
 }
 
 uint32_t Table::HashOf(const uint8_t* key, size_t key_length) const {

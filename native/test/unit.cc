@@ -16,6 +16,8 @@
 #include <atomic>
 #include <memory>
 #include <set>
+
+#include "../outbox.h"
 #include <thread>
 
 #include "testing.h"
@@ -254,6 +256,41 @@ void TestValuesSpanBlocks() {
   EXPECT_EQ(t.blocks_free(), 96u);
   EXPECT_EQ(t.bytes_stored(), 0u);
   EXPECT_EQ(tlstest::CheckTable(c->segment()), std::string(""));
+}
+
+// The outbox (outbox.h): every set leaves a record the drainer turns into the
+// key, value and expiry it stored; a replaced item is stale; a drainer that
+// falls more than the ring's size behind is told how many it lost. The ring
+// is a sixteenth of the slots, from 1024 to 16384 records.
+void TestOutboxRecordsSets() {
+  EXPECT_EQ(tlsshm::OutboxEntries(1), 1024u);
+  EXPECT_EQ(tlsshm::OutboxEntries(70'000), 8192u);
+  EXPECT_EQ(tlsshm::OutboxEntries(1u << 24), 16384u);
+  Error e;
+  std::unique_ptr<Cache> c = Cache::CreateShm(GB(64, 96, 256, 1000), &e);
+  REQUIRE(c != nullptr);
+  Table& t = c->table();
+  const uint64_t start = tlsshm::OutboxHead(c->segment());
+  EXPECT_EQ(Set(t, "a", Pattern(300, 1), kT0 + 5000), SetResult::kInserted);
+  EXPECT_EQ(Set(t, "b", "bee", kT0 + 6000), SetResult::kInserted);
+  EXPECT_EQ(Set(t, "a", Pattern(500, 2), kT0 + 7000), SetResult::kReplaced);
+  tlsshm::DrainResult d = tlsshm::DrainOutbox(c->segment(), start, 100, kT0);
+  EXPECT_EQ(d.cursor, start + 3);
+  EXPECT_EQ(d.lost, 0u);
+  EXPECT_EQ(d.stale, 1u);  // the first "a" was replaced
+  REQUIRE(d.items.size() == 2);
+  EXPECT(std::string(d.items[0].key.begin(), d.items[0].key.end()) == "b");
+  EXPECT(std::string(d.items[0].value.begin(), d.items[0].value.end()) == "bee");
+  EXPECT_EQ(d.items[0].expires_at_ms, kT0 + 6000);
+  EXPECT(std::string(d.items[1].key.begin(), d.items[1].key.end()) == "a");
+  EXPECT(std::string(d.items[1].value.begin(), d.items[1].value.end()) == Pattern(500, 2));
+  // Lapped: 1024 records hold only the last 1024 of 1030 sets.
+  const uint64_t cursor = d.cursor;
+  for (uint32_t i = 0; i < 1030; ++i) Set(t, "k" + std::to_string(i % 50), "v", kT0 + 5000);
+  d = tlsshm::DrainOutbox(c->segment(), cursor, 2000, kT0);
+  EXPECT_EQ(d.lost, 6u);
+  EXPECT_EQ(d.cursor, cursor + 1030);
+  EXPECT_EQ(d.items.size() + d.stale, 1024u);
 }
 
 // Keys live at the head of the chain, padded to whole words (chain.h): every
@@ -1897,6 +1934,7 @@ const TestCase kTests[] = {
     {"a memfd segment leaves nothing behind", TestMemfdSegmentLeavesNothingBehind},
     {"values span blocks: sizes 0..limit, over the limit", TestValuesSpanBlocks},
     {"keys and values share chains: every key length, values across block ends", TestKeysAndValuesShareChains},
+    {"the outbox records sets, marks replaced ones stale, counts what a slow drainer lost", TestOutboxRecordsSets},
     {"replace a small value by a large one and back", TestReplaceSmallByLargeAndBack},
     {"eviction makes room for a large value", TestEvictionMakesRoomForALargeValue},
     {"expiry frees blocks", TestExpiryFreesBlocks},

@@ -253,8 +253,11 @@ export function segmentBytes(
   // sizeof(SlotMeta) is 32.
   const linksOffset = align(metaOffset + items * 32, 64);
   const blocksOffset = align(linksOffset + 4 * blocks, 64);
-  // The outbox (native/outbox.h): a 64-byte head and 8192 8-byte records, in whole pages.
-  const outboxBytes = align(64 + 8 * 8192, 4096);
+  // The outbox (native/outbox.h): a 64-byte head and OutboxEntries(items) 8-byte records
+  // (items / 16 as a power of two from 1024 to 16384), in whole pages.
+  let outboxEntries = 1024;
+  while (outboxEntries < 16384 && outboxEntries < Math.floor(items / 16)) outboxEntries *= 2;
+  const outboxBytes = align(64 + 8 * outboxEntries, 4096);
   return align(blocksOffset + blocks * blockPayload(blocksize), 4096) + outboxBytes;
 }
 

@@ -35,8 +35,9 @@ const READ_COUNT = 512;
 const BLOCK_MS = 1000;
 /**
  * The outbox is drained at least this often whatever publishInterval says
- * (which only spaces the XADDs): it holds 8192 records (native/outbox.h), so
- * drained every 50 ms it keeps up with 160,000 sets a second.
+ * (which only spaces the XADDs): it holds items / 16 records, at least 1024
+ * (native/outbox.h), so drained every 50 ms it keeps up with 20,000 sets a
+ * second at the least.
  */
 const DRAIN_EVERY_MS = 50;
 /** Outbox records drained per publish tick. */
