@@ -97,6 +97,6 @@ const md = [
   '',
 ].join('\n');
 fs.mkdirSync(out, { recursive: true });
-fs.writeFileSync(path.join(out, 'density.json'), JSON.stringify({ benchmark: 'density', memory, node: process.version, rows }, null, 2) + '\n');
+fs.writeFileSync(path.join(out, 'density.json'), JSON.stringify({ density: true, memory, node: process.version, rows }, null, 2) + '\n');
 fs.writeFileSync(path.join(out, 'density.md'), md);
 console.error(`wrote ${path.join(out, 'density.json')} and density.md`);
