@@ -29,6 +29,8 @@ const EVICTION_SAMPLE = 8;
 interface Item {
   value: Buffer;
   expiresAtMs: number;
+  /** Blocks the shared core would give it: its key in whole 8-byte words, then its value (native/chain.h). */
+  blocks: number;
 }
 
 let nextId = 0;
@@ -83,7 +85,9 @@ class InProcessCache implements NativeCache {
     const replacing = this.#items.has(k);
     if (replacing) this.#items.delete(k); // re-inserted last: Map order stays insertion order
     else if (this.#items.size >= this.#geometry.items) this.#evict();
-    this.#items.set(k, { value: Buffer.from(value), expiresAtMs: Date.now() + ttlMs });
+    const stride = Math.ceil(this.#geometry.blocksize / 8) * 8;
+    const blocks = Math.ceil((Math.ceil(key.length / 8) * 8 + value.length) / stride);
+    this.#items.set(k, { value: Buffer.from(value), expiresAtMs: Date.now() + ttlMs, blocks });
     this.#counters[NativeCounter.sets]++;
     if (replacing) this.#counters[NativeCounter.replaced]++;
     return replacing ? SetStatus.Replaced : SetStatus.Inserted;
@@ -123,7 +127,7 @@ class InProcessCache implements NativeCache {
       blocks: g.blocks,
       maxValueBytes: g.maxValueBytes,
       // Blocks as the shared core would count them; nothing is reserved here.
-      blocksFree: Math.max(0, g.blocks - [...this.#items.values()].reduce((n, item) => n + Math.ceil(item.value.length / g.blocksize), 0)),
+      blocksFree: Math.max(0, g.blocks - [...this.#items.values()].reduce((n, item) => n + item.blocks, 0)),
       bytesStored: [...this.#items.values()].reduce((sum, item) => sum + item.value.length, 0),
       maxKeyLength: g.maxKeyLength,
       timeout: g.timeout,
