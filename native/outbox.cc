@@ -21,11 +21,7 @@ bool CopySlot(const Segment& segment, uint32_t index, uint32_t seq, uint64_t now
   const Geometry& g = segment.geometry();
   uint8_t* base = segment.base();
   const SlotMeta* m = reinterpret_cast<const SlotMeta*>(base + l.meta_offset + uint64_t(index) * l.meta_stride);
-  ChainArea chain;
-  chain.blocks = base + l.blocks_offset;
-  chain.links = reinterpret_cast<uint32_t*>(base + l.links_offset);
-  chain.block_stride = l.block_stride;
-  chain.count = g.blocks;
+  const ChainArea chain = segment.chain();
   if (LoadAcquire(m->seq) != seq || LoadRelaxed(m->state) != kSlotUsed) return false;
   const uint16_t key_length = LoadRelaxed(m->key_length);
   const uint32_t value_length = LoadRelaxed(m->value_length);

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <string>
 
+#include "chain.h"
 #include "layout.h"
 
 namespace tlsshm {
@@ -125,6 +126,15 @@ class Segment {
   // (or written, by the creator); never re-read from the mapping.
   const Geometry& geometry() const { return geometry_; }
   const Layout& layout() const { return layout_; }
+  // The blocks and their links, from the private geometry (chain.h).
+  ChainArea chain() const {
+    ChainArea c;
+    c.blocks = base_ + layout_.blocks_offset;
+    c.links = reinterpret_cast<uint32_t*>(base_ + layout_.links_offset);
+    c.block_stride = layout_.block_stride;
+    c.count = geometry_.blocks;
+    return c;
+  }
   const uint64_t* hash_key() const { return hash_key_; }
   Stripe* stripes() const { return reinterpret_cast<Stripe*>(base_ + layout_.stripes_offset); }
 

@@ -21,10 +21,7 @@ Table::Table(const Segment& segment, uint64_t* counters) {
   hash_key_[1] = segment.hash_key()[1];
   buckets_ = reinterpret_cast<uint32_t*>(segment.base() + l.buckets_offset);
   meta_ = segment.base() + l.meta_offset;
-  chain_.blocks = segment.base() + l.blocks_offset;
-  chain_.links = reinterpret_cast<uint32_t*>(segment.base() + l.links_offset);
-  chain_.block_stride = l.block_stride;
-  chain_.count = g.blocks;
+  chain_ = segment.chain();
   blocks_count_ = g.blocks;
   max_value_bytes_ = g.max_value_bytes;
   counters_ = counters != nullptr ? counters : segment.stripes()[0].counters;
@@ -49,10 +46,9 @@ uint32_t Table::KeyOf(uint32_t index, uint8_t* out) const {
   return key_length;
 }
 
-bool Table::KeyEquals(const SlotMeta* m, const uint8_t* key, size_t key_length) const {
+bool Table::KeyEquals(uint32_t index, const uint8_t* key, size_t key_length) const {
   uint8_t stored[kMaxKeyLength];
-  if (m->key_length != key_length || key_length > max_key_length_) return false;
-  return chain_.Copy(m->first_block, stored, uint32_t(key_length), nullptr, 0) &&
+  return Meta(index)->key_length == key_length && KeyOf(index, stored) == key_length &&
          std::memcmp(stored, key, key_length) == 0;
 }
 
@@ -149,7 +145,7 @@ void Table::Rebuild() {
       // the chain just claimed whole). Only `hash` and `next` change, both
       // re-checked by readers under seq.
       uint8_t key[kMaxKeyLength];
-      chain_.Copy(LoadRelaxed(m->first_block), key, key_length, nullptr, 0);
+      KeyOf(i, key);
       const uint32_t hash = HashOf(key, key_length);
       const uint32_t odd = seq | 1;
       StoreRelaxed(m->seq, odd);
@@ -319,7 +315,7 @@ uint32_t Table::Find(uint32_t hash, const uint8_t* key, size_t key_length) const
   uint32_t link = LoadRelaxed(*Bucket(hash));
   for (uint32_t steps = 0; link != 0 && link <= items_ && steps < items_; ++steps) {
     SlotMeta* m = Meta(link - 1);
-    if (m->hash == hash && KeyEquals(m, key, key_length)) return link;
+    if (m->hash == hash && KeyEquals(link - 1, key, key_length)) return link;
     link = LoadRelaxed(m->next);
   }
   return 0;

@@ -91,9 +91,6 @@ class Table {
   // The stored hash of a key and the bucket it selects (for tests and tools).
   uint32_t HashOf(const uint8_t* key, size_t key_length) const;
   uint32_t BucketOf(uint32_t hash) const { return uint32_t((uint64_t(hash) * bucket_count_) >> 32); }
-  // Copies the key of used slot `index` into `out` (room for max_key_length
-  // bytes) and returns its length; under the write lock or with no writer.
-  uint32_t KeyOf(uint32_t index, uint8_t* out) const;
 
  private:
   SlotMeta* Meta(uint32_t index) const {
@@ -110,7 +107,10 @@ class Table {
   uint32_t* Bucket(uint32_t hash) const { return buckets_ + BucketOf(hash); }
 
   // Under the write lock:
-  bool KeyEquals(const SlotMeta* m, const uint8_t* key, size_t key_length) const;
+  // Copies the key of used slot `index` into `out` (room for max_key_length
+  // bytes) and returns its length, 0 if its chain is broken.
+  uint32_t KeyOf(uint32_t index, uint8_t* out) const;
+  bool KeyEquals(uint32_t index, const uint8_t* key, size_t key_length) const;
   uint32_t Find(uint32_t hash, const uint8_t* key, size_t key_length) const;  // slot + 1 or 0
   void Unchain(uint32_t index);
   void Free(uint32_t index);

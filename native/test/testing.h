@@ -185,23 +185,12 @@ inline tlsshm::SlotMeta* MetaAt(const tlsshm::Segment& s, uint32_t i) {
   return reinterpret_cast<tlsshm::SlotMeta*>(s.base() + h->meta_offset + uint64_t(i) * h->meta_stride);
 }
 
-// The blocks as the header describes them (chain.h).
-inline tlsshm::ChainArea ChainOf(const tlsshm::Segment& s) {
-  const tlsshm::Header* h = s.header();
-  tlsshm::ChainArea c;
-  c.blocks = s.base() + h->blocks_offset;
-  c.links = reinterpret_cast<uint32_t*>(s.base() + h->links_offset);
-  c.block_stride = h->block_stride;
-  c.count = h->blocks;
-  return c;
-}
-
 // The key slot `i` holds (read from its chain), or "" if the chain is broken.
 inline std::string KeyAt(const tlsshm::Segment& s, uint32_t i) {
   const tlsshm::SlotMeta* m = MetaAt(s, i);
   std::string key(m->key_length, '\0');
   if (m->key_length > tlsshm::kMaxKeyLength ||
-      !ChainOf(s).Copy(m->first_block, reinterpret_cast<uint8_t*>(&key[0]), m->key_length, nullptr, 0)) {
+      !s.chain().Copy(m->first_block, reinterpret_cast<uint8_t*>(&key[0]), m->key_length, nullptr, 0)) {
     return "";
   }
   return key;
@@ -334,7 +323,7 @@ inline std::string CheckTable(const tlsshm::Segment& s) {
       continue;
     }
     bytes += m->value_length;
-    const uint32_t n = ChainOf(s).BlocksFor(m->key_length, m->value_length);  // key, then value
+    const uint32_t n = s.chain().BlocksFor(m->key_length, m->value_length);  // key, then value
     uint32_t b = m->first_block;
     for (uint32_t k = 0; k < n; ++k) {
       if (b == 0 || b > blocks || owned[b - 1]) {
