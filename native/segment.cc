@@ -244,6 +244,28 @@ Layout ComputeLayout(const Geometry& g) {
   return l;
 }
 
+// The common end of CreateShm and CreateMemfd, once `s` owns its new fd:
+// reserve the memory, map it, write the header and slots, attach. Takes `s`
+// (deleted on failure).
+Segment* Segment::FinishCreate(Segment* s, const Geometry& g, const Layout& layout, Error* error) {
+  int rc = Reserve(s->fd_, layout.total_bytes);
+  if (rc != 0) {
+    *error = SystemError("reserving memory for", s->name_, rc);
+    delete s;
+    return nullptr;
+  }
+  if (!s->Map(s->fd_, layout.total_bytes, error)) {
+    delete s;
+    return nullptr;
+  }
+  s->Initialize(g, layout);
+  if (!s->Attach(true, error)) {
+    delete s;
+    return nullptr;
+  }
+  return s;
+}
+
 Segment* Segment::CreateShm(const Geometry& g, Error* error) {
   if (!ValidateGeometry(g, error)) return nullptr;
   RemoveStaleShm();
@@ -268,22 +290,7 @@ Segment* Segment::CreateShm(const Geometry& g, Error* error) {
   s->owner_ = true;
   s->name_ = name;
   s->handle_ = std::string("shm:") + name;
-  int rc = Reserve(fd, layout.total_bytes);
-  if (rc != 0) {
-    *error = SystemError("reserving memory for", name, rc);
-    delete s;
-    return nullptr;
-  }
-  if (!s->Map(fd, layout.total_bytes, error)) {
-    delete s;
-    return nullptr;
-  }
-  s->Initialize(g, layout);
-  if (!s->Attach(true, error)) {
-    delete s;
-    return nullptr;
-  }
-  return s;
+  return FinishCreate(s, g, layout, error);
 }
 
 Segment* Segment::CreateMemfd(const Geometry& g, Error* error) {
@@ -302,22 +309,7 @@ Segment* Segment::CreateMemfd(const Geometry& g, Error* error) {
   s->owner_ = true;
   s->name_ = "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(fd);
   s->handle_ = "memfd:" + s->name_;
-  int rc = Reserve(fd, layout.total_bytes);
-  if (rc != 0) {
-    *error = SystemError("reserving memory for", s->name_, rc);
-    delete s;
-    return nullptr;
-  }
-  if (!s->Map(fd, layout.total_bytes, error)) {
-    delete s;
-    return nullptr;
-  }
-  s->Initialize(g, layout);
-  if (!s->Attach(true, error)) {
-    delete s;
-    return nullptr;
-  }
-  return s;
+  return FinishCreate(s, g, layout, error);
 }
 
 Segment* Segment::CreateOrOpenFile(const std::string& path, const Geometry& g, bool* created,

@@ -143,6 +143,7 @@ class Segment {
   bool Map(int fd, uint64_t size, Error* error);
   bool Validate(uint64_t file_size, Error* error);
   void Initialize(const Geometry& g, const Layout& layout);
+  static Segment* FinishCreate(Segment* s, const Geometry& g, const Layout& layout, Error* error);
   bool Attach(bool fresh, Error* error);
   void ResetVolatileState();
 
