@@ -191,16 +191,25 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
     napi_define_properties(env, self, 1, &property);
   }
 
-  static napi_value GetIntoRaw(napi_env env, napi_callback_info info) {
-    size_t argc = 2;
-    napi_value argv[2];
+  // The start of every bound function: its arguments (`*argc` in, how many
+  // were passed out; Node-API fills missing ones with undefined) and the open
+  // cache it was bound to, or nullptr with an exception pending.
+  static NativeCache* BoundSelf(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
     void* data = nullptr;
-    if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
+    if (napi_get_cb_info(env, info, argc, argv, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
     NativeCache* self = **static_cast<Target*>(data);
     if (self == nullptr || !self->cache_ || self->cache_->closed()) {
       Throw(Napi::Env(env), "ERR_TLS_SHM_CLOSED", "the cache is closed");
       return nullptr;
     }
+    return self;
+  }
+
+  static napi_value GetIntoRaw(napi_env env, napi_callback_info info) {
+    size_t argc = 2;
+    napi_value argv[2];
+    NativeCache* self = BoundSelf(env, info, &argc, argv);
+    if (self == nullptr) return nullptr;
     const uint8_t* key;
     size_t key_length;
     double offset = -1;
@@ -250,14 +259,9 @@ class NativeCache : public Napi::ObjectWrap<NativeCache> {
   // is stored on every full handshake.
   static napi_value SetRaw(napi_env env, napi_callback_info info) {
     size_t argc = 3;
-    napi_value argv[3];  // Node-API fills missing arguments with undefined
-    void* data = nullptr;
-    if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok || data == nullptr) return nullptr;
-    NativeCache* self = **static_cast<Target*>(data);
-    if (self == nullptr || !self->cache_ || self->cache_->closed()) {
-      Throw(Napi::Env(env), "ERR_TLS_SHM_CLOSED", "the cache is closed");
-      return nullptr;
-    }
+    napi_value argv[3];
+    NativeCache* self = BoundSelf(env, info, &argc, argv);
+    if (self == nullptr) return nullptr;
     const uint8_t *key, *value;
     size_t key_length, value_length;
     if (!BytesOf(Napi::Value(env, argv[0]), &key, &key_length)) {
