@@ -13,6 +13,7 @@
  */
 import type { NativeBinding, NativeCache, NativeOutboxDrain, NativeStats } from './native';
 import { SetStatus } from './native';
+import { itemBlocks } from './blocks';
 import { NativeCounter } from './counters';
 
 /** Counter slots, as native/layout.h kCounters. */
@@ -85,8 +86,7 @@ class InProcessCache implements NativeCache {
     const replacing = this.#items.has(k);
     if (replacing) this.#items.delete(k); // re-inserted last: Map order stays insertion order
     else if (this.#items.size >= this.#geometry.items) this.#evict();
-    const stride = Math.ceil(this.#geometry.blocksize / 8) * 8;
-    const blocks = Math.ceil((Math.ceil(key.length / 8) * 8 + value.length) / stride);
+    const blocks = itemBlocks(key.length, value.length, this.#geometry.blocksize);
     this.#items.set(k, { value: Buffer.from(value), expiresAtMs: Date.now() + ttlMs, blocks });
     this.#counters[NativeCounter.sets]++;
     if (replacing) this.#counters[NativeCounter.replaced]++;

@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { markAsUntransferable } from 'node:worker_threads';
+import { blockPayload, itemBlocks } from './blocks';
 import { fromNative, TlsShmCacheError } from './errors';
 import { inProcessBinding, isInProcessHandle } from './in-process';
 import { loadNative, NativeBinding, NativeCache, NativeOutboxDrain, NativeStats, SetStatus } from './native';
@@ -211,16 +212,6 @@ function trackOpen(cache: SharedCache): void {
   }
 }
 
-/** Bytes of an item a block holds: blocksize rounded up to 8 (native/chain.h). */
-const blockPayload = (blocksize: number) => Math.ceil(blocksize / 8) * 8;
-/** Bytes the key takes in its chain: whole 8-byte words. */
-const keySpan = (keyLength: number) => Math.ceil(keyLength / 8) * 8;
-
-/** The fewest blocks that hold one item of the longest key and value (native/segment.cc). */
-function minimumBlocks(blocksize: number, maxValueBytes: number, maxKeyLength: number): number {
-  return Math.ceil((keySpan(maxKeyLength) + maxValueBytes) / blockPayload(blocksize));
-}
-
 /** The default number of blocks for `items` (see {@link SharedCacheOptions.blocks}). */
 export function defaultBlocks(
   items: number,
@@ -228,7 +219,7 @@ export function defaultBlocks(
   maxValueBytes = DEFAULT_MAX_VALUE_BYTES,
   maxKeyLength = DEFAULT_MAX_KEY_LENGTH,
 ): number {
-  return Math.max(Math.ceil((items * DEFAULT_MEAN_ITEM_BYTES) / blockPayload(blocksize)), minimumBlocks(blocksize, maxValueBytes, maxKeyLength));
+  return Math.max(Math.ceil((items * DEFAULT_MEAN_ITEM_BYTES) / blockPayload(blocksize)), itemBlocks(maxKeyLength, maxValueBytes, blocksize));
 }
 
 /**
@@ -291,27 +282,27 @@ export function deriveGeometry(o: Partial<SharedCacheOptions>): Geometry {
   const blocksize = checkInteger(o.blocksize, 'blocksize', LIMITS.minBlocksize, LIMITS.blocksize, DEFAULT_BLOCKSIZE);
   const maxValueBytes = checkInteger(o.maxValueBytes, 'maxValueBytes', 1, LIMITS.maxValueBytes, DEFAULT_MAX_VALUE_BYTES);
   const maxKeyLength = checkInteger(o.maxKeyLength, 'maxKeyLength', 1, LIMITS.maxKeyLength, DEFAULT_MAX_KEY_LENGTH);
-  if (o.blocks !== undefined) checkInteger(o.blocks, 'blocks', 1, LIMITS.blocks);
-  const fewest = minimumBlocks(blocksize, maxValueBytes, maxKeyLength);
+  const givenBlocks = o.blocks === undefined ? undefined : checkInteger(o.blocks, 'blocks', 1, LIMITS.blocks);
+  // The fewest blocks that hold one item of the longest key and value (native/segment.cc).
+  const fewest = itemBlocks(maxKeyLength, maxValueBytes, blocksize);
   let items: number;
-  let derivedBlocks: number;
-  if (o.items === undefined && o.memory !== undefined) {
+  let blocks: number;
+  if (o.memory !== undefined) {
     // As many slots as typical sessions fit, then every block the rest holds:
     // typical sessions fill the slots, larger ones the blocks, and a slot
     // costs 36 bytes against 200 for the blocks of a typical session.
     const memory = checkInteger(o.memory, 'memory', 1, LIMITS.segmentBytes);
     const typical = Math.ceil(TYPICAL_ITEM_BYTES / blockPayload(blocksize));
-    const blocksFor = (n: number) => o.blocks ?? Math.max(n * typical, fewest);
+    const blocksFor = (n: number) => givenBlocks ?? Math.max(n * typical, fewest);
     const fits = (n: number) => segmentBytes(n, blocksize, maxKeyLength, blocksFor(n)) <= memory;
     if (!fits(1)) throw rangeError(`memory: ${memory} bytes cannot hold one item of maxKeyLength + maxValueBytes`);
     items = largest(LIMITS.items, fits);
-    derivedBlocks = o.blocks ?? largest(LIMITS.blocks, (b) => b <= blocksFor(items) || segmentBytes(items, blocksize, maxKeyLength, b) <= memory);
+    blocks = givenBlocks ?? largest(LIMITS.blocks, (b) => b <= blocksFor(items) || segmentBytes(items, blocksize, maxKeyLength, b) <= memory);
   } else {
     // Without `memory`, `items` is required: checkInteger names it.
     items = checkInteger(o.items, 'items', 1, LIMITS.items);
-    derivedBlocks = defaultBlocks(items, blocksize, maxValueBytes, maxKeyLength);
+    blocks = givenBlocks ?? defaultBlocks(items, blocksize, maxValueBytes, maxKeyLength);
   }
-  const blocks = checkInteger(o.blocks, 'blocks', 1, LIMITS.blocks, derivedBlocks);
   if (blocks < fewest) {
     throw rangeError(
       `blocks × blocksize (${blocks} × ${blocksize}) must hold one item of maxKeyLength + maxValueBytes ` +

@@ -146,9 +146,6 @@ export const MAINTAINED_CACHE_OPTIONS = ['items', 'memory', 'blocksize', 'blocks
 
 /** Validates and defaults the cache options, naming the option (`where.option`) in every error. */
 export function resolveCacheOptions(o: MaintainedCacheOptions, where: string): ResolvedCacheOptions {
-  if (o.items !== undefined && o.memory !== undefined) {
-    throw typeError(`${where}: give items or memory, not both (memory derives items)`);
-  }
   let items = checkInteger(o.items, `${where}: items`, 1, LIMITS.items, DEFAULTS.items);
   const blocksize = checkInteger(o.blocksize, `${where}: blocksize`, LIMITS.minBlocksize, LIMITS.blocksize, DEFAULTS.blocksize);
   let blocks = o.blocks === undefined ? undefined : checkInteger(o.blocks, `${where}: blocks`, 1, LIMITS.blocks);
@@ -160,7 +157,7 @@ export function resolveCacheOptions(o: MaintainedCacheOptions, where: string): R
     // primary, masterless files, worker option checks) sees one geometry.
     const memory = checkInteger(o.memory, `${where}: memory`, 1, LIMITS.segmentBytes);
     try {
-      ({ items, blocks } = deriveGeometry({ memory, blocksize, blocks, maxValueBytes }));
+      ({ items, blocks } = deriveGeometry({ items: o.items, memory, blocksize, blocks, maxValueBytes }));
     } catch (error) {
       throw Object.assign(error as Error, { message: `${where}: ${(error as Error).message}` });
     }
